@@ -1,0 +1,133 @@
+"""The CouchDB HTTP API as one ASGI 3 application.
+
+For each request: CORS preflight and headers (``cors.py``), authentication (``auth.Authenticator``),
+routing (``routes.py``), the access check of the route against the user and the database's
+``_security``, then the handler. Every ``CouchError`` raised anywhere below becomes CouchDB's
+``{"error", "reason"}`` JSON here, and only here; anything else is logged and answered 500.
+"""
+
+import logging
+import time
+
+from ..errors import CouchError, InternalError, MethodNotAllowed, NotFound, Unauthorized
+from . import auth, routes
+from .cors import Cors
+from .messages import DEFAULT_MAX_REQUEST_SIZE, JSONResponse, Request
+
+__all__ = ["CouchApp"]
+
+log = logging.getLogger("browsercouch.api")
+
+
+class CouchApp:
+    """The ASGI app over a ``store.Couch``.
+
+    ``admins`` maps user names to password hashes (``auth.hash_password`` dicts); with none, every request
+    is a server admin ("admin party", for loopback binds only: the CLI refuses otherwise).
+    ``cors_origins`` lists allowed origins (``"*"`` for any); empty disables CORS.
+    """
+
+    def __init__(self, couch, *, admins=None, cors_origins=(), max_request_size=DEFAULT_MAX_REQUEST_SIZE,
+                 session_timeout=auth.SESSION_TIMEOUT):
+        self.couch = couch
+        self.max_request_size = max_request_size
+        self.cors = Cors(cors_origins)
+        self.authenticator = auth.Authenticator(
+            admins=admins or {}, secret=couch.config["secret"], lookup_user=self._lookup_user,
+            timeout=session_timeout)
+        self.started = time.time()
+        self.tasks = []
+
+    @property
+    def admin_party(self):
+        return not self.authenticator.admins
+
+    def _lookup_user(self, name):
+        if not self.couch.exists("_users"):
+            return None
+        try:
+            return self.couch.get_db("_users").get("org.couchdb.user:" + name)
+        except CouchError:
+            return None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive, max_request_size=self.max_request_size)
+        request.app = self
+        preflight = self.cors.preflight(request)
+        if preflight is not None:
+            await preflight.send(send)
+            return
+        response = await self._respond(request)
+        for header in self.cors.headers(request):
+            response.add_header(*header)
+        await response.send(send, head=request.method == "HEAD")
+
+    async def _respond(self, request):
+        try:
+            return await self._dispatch(request)
+        except CouchError as err:
+            return _error_response(err)
+        except Exception:
+            log.exception("error handling %s %s", request.method, request.scope.get("path"))
+            return _error_response(InternalError())
+
+    async def _dispatch(self, request):
+        request.user, set_cookie = self._authenticate(request)
+        access, handler, params = routes.match(request.method, request.segments)
+        if access is None:
+            if handler:
+                raise MethodNotAllowed(f"Only {','.join(handler)} allowed")
+            raise NotFound("Database does not exist.")
+        request.params = params
+        self._authorize(request, access)
+        response = await handler(request)
+        if set_cookie:
+            response.add_header("Set-Cookie", set_cookie)
+        return response
+
+    def _authenticate(self, request):
+        if self.admin_party:
+            return auth.UserCtx(None, ("_admin",)), None
+        return self.authenticator.authenticate(request.headers, time.time())
+
+    def _authorize(self, request, access):
+        """Raise 401/403 unless the route's access level admits ``request.user``; resolve ``request.db``."""
+        user = request.user
+        if access == routes.PUBLIC:
+            return
+        if access in (routes.SERVER_ADMIN, routes.CREATE):
+            auth.check_server_admin(user)
+            return
+        request.db = self.couch.get_db(request.params["db"]) if self._db_visible(request) else None
+        if access == routes.DB_ADMIN:
+            auth.check_db_admin(user, request.db.security)
+        else:
+            auth.check_db_reader(user, request.db.security)
+
+    def _db_visible(self, request):
+        """A missing database is 404 for admins, and 401 for anonymous users (CouchDB hides nothing
+        more), so probing names needs credentials."""
+        if self.couch.exists(request.params["db"]):
+            return True
+        if request.user.name is None and not request.user.is_admin:
+            raise Unauthorized()
+        raise NotFound("Database does not exist.")
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.couch.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _error_response(err):
+    return JSONResponse(err.to_json(), status=err.status)

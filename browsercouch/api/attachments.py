@@ -1,0 +1,70 @@
+"""Attachment routes: ``GET``/``HEAD``/``PUT``/``DELETE /db/doc/att``, with ETags and byte ranges."""
+
+import re
+
+from ..errors import Conflict, RangeNotSatisfiable
+from .documents import _check_ddoc_admin, _if_match
+from .messages import JSONResponse, Response
+
+# RFC 9110 section 14.1.2: a single ``bytes=first-last`` range (or ``first-``, or ``-suffix``).
+SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _doc_id(req):
+    return req.params["doc"]
+
+
+async def get(req):
+    rev, att, data = req.db.get_attachment(_doc_id(req), req.params["att"], req.query.get("rev"))
+    etag = '"' + att["digest"][4:] + '"'
+    headers = [("ETag", etag), ("Accept-Ranges", "bytes")]
+    if req.headers.get("if-none-match", "").strip() == etag:
+        return Response(304, headers=headers, content_type=None)
+    byte_range = _parse_range(req.headers.get("range"), len(data))
+    if byte_range is None:
+        return Response(200, data, headers=headers, content_type=att["content_type"])
+    first, last = byte_range
+    headers.append(("Content-Range", f"bytes {first}-{last}/{len(data)}"))
+    return Response(206, data[first:last + 1], headers=headers, content_type=att["content_type"])
+
+
+def _parse_range(header, size):
+    """``(first, last)`` for a satisfiable single range, ``None`` to send everything; raises 416.
+
+    Several ranges at once are answered with the whole attachment, which RFC 9110 allows.
+    """
+    if not header:
+        return None
+    match = SINGLE_RANGE.match(header.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        first, last = max(size - int(last), 0), size - 1
+    else:
+        first, last = int(first), min(int(last), size - 1) if last else size - 1
+    if first >= size or first > last:
+        raise RangeNotSatisfiable()
+    return first, last
+
+
+async def put(req):
+    doc_id = _doc_id(req)
+    _check_ddoc_admin(req, doc_id)
+    content_type = req.headers.get("content-type") or "application/octet-stream"
+    data = await req.body()
+    rev = req.query.get("rev") or _if_match(req)
+    result = req.db.put_attachment(doc_id, req.params["att"], rev, content_type, data)
+    return JSONResponse(result, status=201, headers=[("ETag", f'"{result["rev"]}"')])
+
+
+async def delete(req):
+    doc_id = _doc_id(req)
+    _check_ddoc_admin(req, doc_id)
+    rev = req.query.get("rev") or _if_match(req)
+    if rev is None:
+        raise Conflict()
+    result = req.db.delete_attachment(doc_id, req.params["att"], rev)
+    return JSONResponse(result, status=200, headers=[("ETag", f'"{result["rev"]}"')])

@@ -1,0 +1,182 @@
+"""Document routes: ``GET/PUT/POST/DELETE/COPY`` of documents, ``_local`` documents, ``_bulk_docs``,
+``_bulk_get``, ``_revs_diff`` and ``_missing_revs``."""
+
+from ..errors import BadRequest, Conflict
+from . import auth
+from .messages import JSONResponse, Response
+
+# GET /db/doc flags that are plain booleans (chttpd_db:parse_doc_query/1).
+DOC_FLAGS = ("revs", "revs_info", "conflicts", "deleted_conflicts", "attachments", "local_seq", "latest",
+             "meta", "att_encoding_info")
+
+
+def doc_options(query):
+    """The ``GET /db/doc`` options from the query string."""
+    options = {flag: query.bool(flag) for flag in DOC_FLAGS if flag in query}
+    if "atts_since" in query:
+        atts_since = query.json("atts_since")
+        if not isinstance(atts_since, list):
+            raise BadRequest("atts_since must be a JSON array")
+        options["atts_since"] = atts_since
+    return options
+
+
+def _etag(rev):
+    return f'"{rev}"'
+
+
+def _not_modified(req, etag):
+    return req.headers.get("if-none-match", "").strip() == etag
+
+
+def _check_ddoc_admin(req, doc_id):
+    """Design documents are written by database admins only (CouchDB 3.x)."""
+    if doc_id.startswith("_design/"):
+        auth.check_db_admin(req.user, req.db.security)
+
+
+async def get(req):
+    doc_id = req.params["doc"]
+    options = doc_options(req.query)
+    if "open_revs" in req.query:
+        return _open_revs(req, doc_id, options)
+    doc = req.db.get(doc_id, req.query.get("rev"), **options)
+    etag = _etag(doc["_rev"])
+    if _not_modified(req, etag):
+        return Response(304, headers=[("ETag", etag)], content_type=None)
+    return JSONResponse(doc, headers=[("ETag", etag)])
+
+
+def _open_revs(req, doc_id, options):
+    raw = req.query.get("open_revs")
+    revs = "all" if raw == "all" else req.query.json("open_revs")
+    if revs != "all" and (not isinstance(revs, list) or not all(isinstance(r, str) for r in revs)):
+        raise BadRequest("Invalid open_revs value")
+    return JSONResponse(req.db.open_revs(doc_id, revs, **options))
+
+
+def _rev_from(req, doc):
+    """The revision a write applies to: ``?rev=``, ``If-Match`` or the body's ``_rev``; they must agree."""
+    revs = {r for r in (req.query.get("rev"), _if_match(req), doc.get("_rev") if doc else None) if r}
+    if len(revs) > 1:
+        raise BadRequest("Document rev from request body and query string have different values")
+    return revs.pop() if revs else None
+
+
+def _if_match(req):
+    value = req.headers.get("if-match")
+    return value.strip().strip('"') if value else None
+
+
+async def put(req):
+    doc_id = req.params["doc"]
+    _check_ddoc_admin(req, doc_id)
+    doc = await req.json()
+    if not isinstance(doc, dict):
+        raise BadRequest("Document must be a JSON object")
+    doc["_id"] = doc_id
+    rev = _rev_from(req, doc)
+    if rev is not None:
+        doc["_rev"] = rev
+    new_edits = req.query.bool("new_edits", True)
+    result = req.db.put(doc, new_edits=new_edits)
+    return _written(req, result)
+
+
+def _written(req, result, status=201):
+    status = 202 if req.query.get("batch") == "ok" else status
+    return JSONResponse(result, status=status, headers=[("ETag", _etag(result["rev"]))])
+
+
+async def post(req):
+    doc = await req.json(require_content_type=True)
+    if not isinstance(doc, dict):
+        raise BadRequest("Document must be a JSON object")
+    if "_id" in doc:
+        _check_ddoc_admin(req, doc["_id"] if isinstance(doc["_id"], str) else "")
+    result = req.db.put(doc)
+    return _written(req, result)
+
+
+async def delete(req):
+    doc_id = req.params["doc"]
+    _check_ddoc_admin(req, doc_id)
+    rev = _rev_from(req, None)
+    if rev is None:
+        raise Conflict()
+    result = req.db.put({"_id": doc_id, "_rev": rev, "_deleted": True})
+    return _written(req, result, status=200)
+
+
+async def copy(req):
+    """``COPY /db/doc`` with ``Destination: newid`` or ``newid?rev=R``."""
+    destination = req.headers.get("destination")
+    if not destination:
+        raise BadRequest("Destination header is mandatory for COPY.")
+    target_id, _, target_query = destination.partition("?")
+    target_rev = target_query[4:] if target_query.startswith("rev=") else None
+    _check_ddoc_admin(req, target_id)
+    doc = req.db.get(req.params["doc"], req.query.get("rev"), attachments=True)
+    doc["_id"] = target_id
+    doc.pop("_rev", None)
+    if target_rev:
+        doc["_rev"] = target_rev
+    result = req.db.put(doc)
+    return _written(req, result)
+
+
+async def get_local(req):
+    return JSONResponse(req.db.get_local("_local/" + req.params["doc"]))
+
+
+async def put_local(req):
+    doc = await req.json()
+    if not isinstance(doc, dict):
+        raise BadRequest("Document must be a JSON object")
+    doc["_id"] = "_local/" + req.params["doc"]
+    rev = _rev_from(req, doc)
+    if rev is not None:
+        doc["_rev"] = rev
+    return JSONResponse(req.db.put_local(doc), status=201)
+
+
+async def delete_local(req):
+    rev = _rev_from(req, None)
+    return JSONResponse(req.db.delete_local("_local/" + req.params["doc"], rev))
+
+
+async def bulk_docs(req):
+    body = await req.json(require_content_type=True)
+    docs = body.get("docs") if isinstance(body, dict) else None
+    if not isinstance(docs, list):
+        raise BadRequest("POST body must include `docs` parameter.")
+    new_edits = body.get("new_edits", True)
+    if not isinstance(new_edits, bool):
+        raise BadRequest("`new_edits` parameter must be a boolean.")
+    for doc in docs:
+        if isinstance(doc, dict) and isinstance(doc.get("_id"), str):
+            _check_ddoc_admin(req, doc["_id"])
+    results = req.db.update_docs(docs, new_edits=new_edits)
+    for row in results:
+        row.pop("exception", None)
+    return JSONResponse(results, status=201)
+
+
+async def bulk_get(req):
+    body = await req.json(require_content_type=True)
+    docs = body.get("docs") if isinstance(body, dict) else None
+    if not isinstance(docs, list):
+        raise BadRequest("Missing JSON list of 'docs'.")
+    options = doc_options(req.query)
+    return JSONResponse({"results": req.db.bulk_get(docs, **options)})
+
+
+async def revs_diff(req):
+    body = await req.json(require_content_type=True)
+    return JSONResponse(req.db.revs_diff(body))
+
+
+async def missing_revs(req):
+    body = await req.json(require_content_type=True)
+    diff = req.db.revs_diff(body)
+    return JSONResponse({"missing_revs": {doc_id: entry["missing"] for doc_id, entry in diff.items()}})

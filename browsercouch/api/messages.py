@@ -1,0 +1,207 @@
+"""Requests and responses of the API, over ASGI: query parsing, bounded bodies, JSON in and out.
+
+``Request`` wraps an ASGI scope and ``receive``; a ``Response`` knows how to ``send`` itself. Streamed
+responses (``_changes``, ``_all_docs``) take an async iterator of byte chunks and stop when the client
+disconnects.
+"""
+
+import asyncio
+import json
+from urllib.parse import parse_qsl, unquote
+
+from ..errors import BadContentType, BadRequest, TooLarge
+
+__all__ = ["Request", "Response", "JSONResponse", "StreamResponse", "dumps"]
+
+# CouchDB 3.x [chttpd] max_http_request_size: 4 GB there; 64 MB here, which is enough for any document
+# (max_document_size is 8 MB) and keeps a hostile client from filling the memory of a browser tab.
+DEFAULT_MAX_REQUEST_SIZE = 64 * 1024 * 1024
+SERVER_HEADER = b"CouchDB/3.3.3 (browsercouch)"
+
+
+def dumps(value):
+    """JSON as CouchDB writes it: compact, UTF-8, newline-terminated."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+class Query:
+    """The query string; values are JSON where CouchDB says so, plain strings otherwise."""
+
+    def __init__(self, query_string):
+        self.raw = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+
+    def __contains__(self, name):
+        return name in self.raw
+
+    def get(self, name, default=None):
+        return self.raw.get(name, default)
+
+    def bool(self, name, default=False):
+        value = self.raw.get(name)
+        if value is None:
+            return default
+        if value in ("true", ""):
+            return True
+        if value == "false":
+            return False
+        raise BadRequest(f"Invalid boolean parameter: {name}")
+
+    def int(self, name, default=None, minimum=0):
+        value = self.raw.get(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise BadRequest(f"Invalid value for integer parameter: {name}") from None
+        if number < minimum:
+            raise BadRequest(f"Invalid value for integer parameter: {name}")
+        return number
+
+    def json(self, name, default=None):
+        value = self.raw.get(name)
+        if value is None:
+            return default
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise BadRequest(f"Invalid JSON in parameter: {name}") from None
+
+
+class Request:
+    """One HTTP request as the handlers see it."""
+
+    def __init__(self, scope, receive, *, max_request_size=DEFAULT_MAX_REQUEST_SIZE):
+        self.scope = scope
+        self.receive = receive
+        self.method = scope["method"]
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+        self.segments = [unquote(s) for s in raw_path.split(b"?")[0].decode("latin-1").split("/") if s]
+        self.query = Query(scope.get("query_string", b""))
+        self.headers = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1").lower()
+            value = value.decode("latin-1")
+            self.headers[key] = f"{self.headers[key]}, {value}" if key in self.headers else value
+        self.max_request_size = max_request_size
+        self.user = None
+        self.params = {}
+        self._disconnected = False
+
+    @property
+    def content_type(self):
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    async def body(self):
+        """The whole body; ``413 too_large`` past ``max_request_size``."""
+        declared = self.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_request_size:
+            raise TooLarge("Request body is too large")
+        chunks, size = [], 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self._disconnected = True
+                raise asyncio.CancelledError("client disconnected")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_request_size:
+                raise TooLarge("Request body is too large")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    async def json(self, *, require_content_type=False):
+        """The body as JSON; ``415`` if ``require_content_type`` and it is not ``application/json``."""
+        if require_content_type and self.content_type != "application/json":
+            raise BadContentType()
+        data = await self.body()
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("invalid UTF-8 JSON") from None
+
+    async def wait_disconnect(self):
+        """Return when the client goes away (used to end long-running feeds)."""
+        while not self._disconnected:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self._disconnected = True
+
+
+class Response:
+    """A complete response: status, headers (list of ``(str, str)``) and a bytes body."""
+
+    def __init__(self, status=200, body=b"", headers=(), content_type="application/json"):
+        self.status = status
+        self.body = body
+        self.headers = [("Content-Type", content_type), *headers] if content_type else list(headers)
+
+    def add_header(self, name, value):
+        self.headers.append((name, value))
+
+    def _raw_headers(self, extra):
+        base = [(b"server", SERVER_HEADER), (b"cache-control", b"must-revalidate")]
+        return base + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers + extra]
+
+    async def send(self, send, *, head=False):
+        extra = [("Content-Length", str(len(self.body)))]
+        headers = self._raw_headers(extra)
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else self.body})
+
+
+class JSONResponse(Response):
+    def __init__(self, value, status=200, headers=()):
+        super().__init__(status, dumps(value), headers)
+
+
+class StreamResponse(Response):
+    """A chunked response from an async iterator of bytes; stops early if the client disconnects."""
+
+    def __init__(self, chunks, status=200, headers=(), content_type="application/json", request=None):
+        super().__init__(status, b"", headers, content_type)
+        self.chunks = chunks
+        self.request = request
+
+    async def send(self, send, *, head=False):
+        await send({"type": "http.response.start", "status": self.status, "headers": self._raw_headers([])})
+        if not head:
+            await self._pump(send)
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _pump(self, send):
+        try:
+            if self.request is None:
+                async for chunk in self.chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            else:
+                await self._pump_until_disconnect(send)
+        finally:
+            await _aclose(self.chunks)
+
+    async def _pump_until_disconnect(self, send):
+        """Race each chunk against the client going away, for feeds that wait between chunks."""
+        watcher = asyncio.ensure_future(self.request.wait_disconnect())
+        chunks = self.chunks.__aiter__()
+        try:
+            while True:
+                step = asyncio.ensure_future(chunks.__anext__())
+                await asyncio.wait({step, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                if not step.done():
+                    step.cancel()
+                    await asyncio.gather(step, return_exceptions=True)
+                    return
+                try:
+                    chunk = step.result()
+                except StopAsyncIteration:
+                    return
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            watcher.cancel()
+
+
+async def _aclose(iterator):
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()

@@ -1,0 +1,105 @@
+"""Every route of the API in one table: ``(methods, path pattern, access, handler)``.
+
+A pattern is a tuple of path segments: a literal, ``"{name}"`` for one segment, or ``"{name*}"`` for the
+rest of the path joined by ``/`` (attachment names may contain slashes). Segments are percent-decoded
+after splitting, so ``/a%2Fb/doc`` is database ``a/b``. The first pattern that matches the path and
+allows the method wins; a path that matches only with other methods answers 405, as CouchDB does.
+
+Access levels say who may call the route, checked before the handler runs (``app.py``):
+``PUBLIC`` anyone, ``SERVER_ADMIN`` server admins, ``MEMBER`` readers of the database ``{db}``,
+``DB_ADMIN`` its admins, ``CREATE`` server admins creating ``{db}``.
+"""
+
+from . import attachments, changes, databases, documents, server
+
+__all__ = ["ROUTES", "match", "PUBLIC", "SERVER_ADMIN", "MEMBER", "DB_ADMIN", "CREATE"]
+
+PUBLIC, SERVER_ADMIN, MEMBER, DB_ADMIN, CREATE = "public", "server_admin", "member", "db_admin", "create"
+
+GET = ("GET", "HEAD")
+
+ROUTES = [
+    (GET, (), PUBLIC, server.welcome),
+    (GET, ("_up",), PUBLIC, server.up),
+    (GET, ("_uuids",), PUBLIC, server.uuids),
+    (GET, ("_all_dbs",), SERVER_ADMIN, server.all_dbs),
+    (("POST",), ("_dbs_info",), SERVER_ADMIN, server.dbs_info),
+    (GET, ("_active_tasks",), SERVER_ADMIN, server.active_tasks),
+    (GET, ("_session",), PUBLIC, server.get_session),
+    (("POST",), ("_session",), PUBLIC, server.post_session),
+    (("DELETE",), ("_session",), PUBLIC, server.delete_session),
+    (GET, ("{db}",), MEMBER, databases.info),
+    (("PUT",), ("{db}",), CREATE, databases.create),
+    (("DELETE",), ("{db}",), SERVER_ADMIN, databases.delete),
+    (("POST",), ("{db}",), MEMBER, documents.post),
+    (GET, ("{db}", "_all_docs"), MEMBER, databases.all_docs),
+    (("POST",), ("{db}", "_all_docs"), MEMBER, databases.all_docs),
+    (GET, ("{db}", "_design_docs"), MEMBER, databases.design_docs),
+    (("POST",), ("{db}", "_design_docs"), MEMBER, databases.design_docs),
+    (GET, ("{db}", "_local_docs"), MEMBER, databases.local_docs),
+    (GET, ("{db}", "_changes"), MEMBER, changes.changes),
+    (("POST",), ("{db}", "_changes"), MEMBER, changes.changes),
+    (("POST",), ("{db}", "_bulk_docs"), MEMBER, documents.bulk_docs),
+    (("POST",), ("{db}", "_bulk_get"), MEMBER, documents.bulk_get),
+    (("POST",), ("{db}", "_revs_diff"), MEMBER, documents.revs_diff),
+    (("POST",), ("{db}", "_missing_revs"), MEMBER, documents.missing_revs),
+    (GET, ("{db}", "_revs_limit"), MEMBER, databases.get_revs_limit),
+    (("PUT",), ("{db}", "_revs_limit"), DB_ADMIN, databases.put_revs_limit),
+    (GET, ("{db}", "_security"), MEMBER, databases.get_security),
+    (("PUT",), ("{db}", "_security"), DB_ADMIN, databases.put_security),
+    (("POST",), ("{db}", "_compact"), DB_ADMIN, databases.compact),
+    (("POST",), ("{db}", "_view_cleanup"), DB_ADMIN, databases.view_cleanup),
+    (("POST",), ("{db}", "_ensure_full_commit"), MEMBER, databases.ensure_full_commit),
+    (GET, ("{db}", "_local", "{doc}"), MEMBER, documents.get_local),
+    (("PUT",), ("{db}", "_local", "{doc}"), MEMBER, documents.put_local),
+    (("DELETE",), ("{db}", "_local", "{doc}"), MEMBER, documents.delete_local),
+    (GET, ("{db}", "_design", "{ddoc}"), MEMBER, documents.get),
+    (("PUT",), ("{db}", "_design", "{ddoc}"), DB_ADMIN, documents.put),
+    (("DELETE",), ("{db}", "_design", "{ddoc}"), DB_ADMIN, documents.delete),
+    (("COPY",), ("{db}", "_design", "{ddoc}"), DB_ADMIN, documents.copy),
+    (GET, ("{db}", "_design", "{ddoc}", "{att*}"), MEMBER, attachments.get),
+    (("PUT",), ("{db}", "_design", "{ddoc}", "{att*}"), DB_ADMIN, attachments.put),
+    (("DELETE",), ("{db}", "_design", "{ddoc}", "{att*}"), DB_ADMIN, attachments.delete),
+    (GET, ("{db}", "{doc}"), MEMBER, documents.get),
+    (("PUT",), ("{db}", "{doc}"), MEMBER, documents.put),
+    (("DELETE",), ("{db}", "{doc}"), MEMBER, documents.delete),
+    (("COPY",), ("{db}", "{doc}"), MEMBER, documents.copy),
+    (GET, ("{db}", "{doc}", "{att*}"), MEMBER, attachments.get),
+    (("PUT",), ("{db}", "{doc}", "{att*}"), MEMBER, attachments.put),
+    (("DELETE",), ("{db}", "{doc}", "{att*}"), MEMBER, attachments.delete),
+]
+
+
+def _match_pattern(pattern, segments):
+    """The parameters if ``segments`` fit ``pattern``, else ``None``."""
+    params = {}
+    for i, part in enumerate(pattern):
+        if part.endswith("*}"):
+            rest = segments[i:]
+            if not rest:
+                return None
+            params[part[1:-2]] = "/".join(rest)
+            return params
+        if i >= len(segments):
+            return None
+        if part.startswith("{"):
+            params[part[1:-1]] = segments[i]
+        elif part != segments[i]:
+            return None
+    return params if len(segments) == len(pattern) else None
+
+
+def match(method, segments):
+    """``(access, handler, params)`` for a request, or ``(None, allowed_methods, None)`` when the path
+    exists only for other methods, or ``(None, None, None)`` when no route has this path."""
+    allowed = []
+    for methods, pattern, access, handler in ROUTES:
+        params = _match_pattern(pattern, segments)
+        if params is None:
+            continue
+        if method in methods:
+            if "ddoc" in params:
+                params["doc"] = "_design/" + params.pop("ddoc")
+            return access, handler, params
+        allowed.extend(m for m in methods if m not in allowed)
+    return None, (allowed or None), None

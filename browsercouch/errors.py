@@ -1,0 +1,127 @@
+"""The CouchDB errors, one class each.
+
+Every error a client can see is raised as one of these, deep in the code, and turned into
+``{"error": ..., "reason": ...}`` JSON in one place at the API edge (``api.app``). The HTTP client maps
+error JSON back to the same classes (``from_response``), so a caller catches ``NotFound`` whether the
+database is local or remote. Names and statuses follow Apache CouchDB 3.x (``chttpd:error_info/1``).
+"""
+
+__all__ = [
+    "CouchError",
+    "BadRequest",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "MethodNotAllowed",
+    "NotAcceptable",
+    "Conflict",
+    "FileExists",
+    "PreconditionFailed",
+    "MissingStub",
+    "TooLarge",
+    "BadContentType",
+    "RangeNotSatisfiable",
+    "InternalError",
+    "ServiceUnavailable",
+    "from_response",
+]
+
+
+class CouchError(Exception):
+    """Base class: an HTTP status, a CouchDB error name and a human reason."""
+
+    status = 500
+    error = "unknown_error"
+    reason = "Unknown error."
+
+    def __init__(self, reason=None, *, error=None):
+        self.reason = reason if reason is not None else type(self).reason
+        if error is not None:
+            self.error = error
+        super().__init__(self.reason)
+
+    def to_json(self):
+        return {"error": self.error, "reason": self.reason}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.reason!r})"
+
+
+class BadRequest(CouchError):
+    status, error, reason = 400, "bad_request", "Bad request."
+
+
+class Unauthorized(CouchError):
+    status, error, reason = 401, "unauthorized", "You are not authorized to access this db."
+
+
+class Forbidden(CouchError):
+    status, error, reason = 403, "forbidden", "You are not allowed to access this db."
+
+
+class NotFound(CouchError):
+    status, error, reason = 404, "not_found", "missing"
+
+
+class MethodNotAllowed(CouchError):
+    status, error, reason = 405, "method_not_allowed", "Method not allowed."
+
+
+class NotAcceptable(CouchError):
+    status, error, reason = 406, "not_acceptable", "Not acceptable."
+
+
+class Conflict(CouchError):
+    status, error, reason = 409, "conflict", "Document update conflict."
+
+
+class FileExists(CouchError):
+    status, error, reason = 412, "file_exists", "The database could not be created, the file already exists."
+
+
+class PreconditionFailed(CouchError):
+    status, error, reason = 412, "precondition_failed", "Precondition failed."
+
+
+class MissingStub(CouchError):
+    status, error, reason = 412, "missing_stub", "Attachment stub has no matching attachment."
+
+
+class TooLarge(CouchError):
+    status, error, reason = 413, "too_large", "The request entity is too large."
+
+
+class BadContentType(CouchError):
+    status, error, reason = 415, "bad_content_type", "Content-Type must be application/json"
+
+
+class RangeNotSatisfiable(CouchError):
+    status, error, reason = 416, "requested_range_not_satisfiable", "Requested range not satisfiable"
+
+
+class InternalError(CouchError):
+    status, error, reason = 500, "internal_server_error", "Internal server error."
+
+
+class ServiceUnavailable(CouchError):
+    status, error, reason = 503, "service_unavailable", "Service unavailable."
+
+
+_BY_STATUS = {
+    cls.status: cls
+    for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, NotAcceptable, Conflict,
+                PreconditionFailed, TooLarge, BadContentType, RangeNotSatisfiable, InternalError,
+                ServiceUnavailable)
+}
+_BY_NAME = {"file_exists": FileExists, "missing_stub": MissingStub}
+
+
+def from_response(status, body):
+    """The error class instance for an HTTP error answer (``body`` is the decoded JSON, or anything)."""
+    name = body.get("error") if isinstance(body, dict) else None
+    reason = body.get("reason") if isinstance(body, dict) else None
+    cls = _BY_NAME.get(name) or _BY_STATUS.get(status, CouchError)
+    err = cls(reason if isinstance(reason, str) else None, error=name if isinstance(name, str) else None)
+    if cls is CouchError:
+        err.status = status
+    return err

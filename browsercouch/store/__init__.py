@@ -1,0 +1,12 @@
+"""The storage layer: databases, revision trees, attachments, changes and ``_local`` documents.
+
+No network and no threads here: SQLite through the stdlib ``sqlite3`` module (a file, or ``:memory:``),
+so the same code runs on CPython and in Pyodide. ``Couch`` is the set of databases of one server;
+``Database`` holds the document rules; ``revtree`` is the pure revision-tree algebra.
+"""
+
+from . import revtree
+from .couch import Couch, validate_db_name
+from .database import Database
+
+__all__ = ["Couch", "Database", "revtree", "validate_db_name"]

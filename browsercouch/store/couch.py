@@ -1,0 +1,132 @@
+"""The set of databases of one server, and the server's own settings.
+
+A server keeps its databases in a data directory, one SQLite file each (``<name>.couch``, with ``/`` in
+names written as ``%2F``), and its settings (uuid, hashed admins, the cookie secret) in
+``_config.json`` beside them. ``data_dir=None`` keeps everything in memory.
+"""
+
+import json
+import os
+import re
+import secrets
+import uuid
+
+from ..errors import BadRequest, FileExists, NotFound
+from .database import DEFAULT_MAX_DOCUMENT_SIZE, Database
+from .sqlite import Storage
+
+__all__ = ["Couch", "validate_db_name"]
+
+# couch_db:validate_dbname/1: a lowercase letter, then lowercase letters, digits and _$()+-/.
+DB_NAME_RE = re.compile(r"^[a-z][a-z0-9_$()+/-]*$")
+SYSTEM_DBS = frozenset({"_users", "_replicator", "_global_changes"})
+# CouchDB refuses names longer than this (the file name must fit 255 bytes with its suffix).
+MAX_DB_NAME_LENGTH = 238
+DB_SUFFIX = ".couch"
+CONFIG_FILE = "_config.json"
+
+
+class IllegalDatabaseName(BadRequest):
+    error = "illegal_database_name"
+
+
+def validate_db_name(name):
+    """Raise ``illegal_database_name`` (400) unless ``name`` is a valid database name."""
+    if name in SYSTEM_DBS:
+        return
+    if not isinstance(name, str) or len(name) > MAX_DB_NAME_LENGTH or not DB_NAME_RE.match(name):
+        raise IllegalDatabaseName(
+            f"Name: '{name}'. Only lowercase characters (a-z), digits (0-9), and any of the characters "
+            "_, $, (, ), +, -, and / are allowed. Must begin with a letter.")
+
+
+def _file_name(name):
+    return name.replace("/", "%2F") + DB_SUFFIX
+
+
+def _db_name(file_name):
+    return file_name[: -len(DB_SUFFIX)].replace("%2F", "/")
+
+
+class Couch:
+    """All databases of a server. ``data_dir`` is a directory (created if missing) or ``None``."""
+
+    def __init__(self, data_dir=None, *, max_document_size=DEFAULT_MAX_DOCUMENT_SIZE):
+        self.data_dir = data_dir
+        self.max_document_size = max_document_size
+        self._open = {}
+        if data_dir is None:
+            self._names = set()
+            self.config = {}
+        else:
+            os.makedirs(data_dir, exist_ok=True)
+            self._names = {_db_name(f) for f in os.listdir(data_dir) if f.endswith(DB_SUFFIX)}
+            self.config = self._read_config()
+        if "uuid" not in self.config or "secret" not in self.config:
+            self.config.setdefault("uuid", uuid.uuid4().hex)
+            self.config.setdefault("secret", secrets.token_hex(32))
+            self.save_config()
+
+    @property
+    def uuid(self):
+        return self.config["uuid"]
+
+    def _read_config(self):
+        try:
+            with open(os.path.join(self.data_dir, CONFIG_FILE), encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return {}
+
+    def save_config(self):
+        """Write the settings atomically (write, fsync, rename)."""
+        if self.data_dir is None:
+            return
+        path = os.path.join(self.data_dir, CONFIG_FILE)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(self.config, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(path + ".tmp", path)
+
+    def all_dbs(self):
+        return sorted(self._names)
+
+    def exists(self, name):
+        return name in self._names
+
+    def create_db(self, name):
+        """Create database ``name``; raises ``illegal_database_name`` or ``file_exists``."""
+        validate_db_name(name)
+        if name in self._names:
+            raise FileExists()
+        self._names.add(name)
+        return self.get_db(name)
+
+    def get_db(self, name):
+        """The open ``Database`` ``name``; raises ``NotFound("Database does not exist.")``."""
+        if name not in self._names:
+            raise NotFound("Database does not exist.")
+        db = self._open.get(name)
+        if db is None:
+            path = ":memory:" if self.data_dir is None else os.path.join(self.data_dir, _file_name(name))
+            db = self._open[name] = Database(name, Storage(path), max_document_size=self.max_document_size)
+        return db
+
+    def delete_db(self, name):
+        if name not in self._names:
+            raise NotFound("Database does not exist.")
+        self._names.discard(name)
+        db = self._open.pop(name, None)
+        if db is not None:
+            db.close()
+        if self.data_dir is not None:
+            base = os.path.join(self.data_dir, _file_name(name))
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(base + suffix):
+                    os.remove(base + suffix)
+
+    def close(self):
+        for db in self._open.values():
+            db.close()
+        self._open.clear()

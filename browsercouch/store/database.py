@@ -1,0 +1,691 @@
+"""One CouchDB database: documents, revisions, attachments, changes and ``_local`` documents.
+
+The document rules live here, once, over the dumb ``Storage`` below (chairdb's split):
+
+* Interactive edits (``new_edits=true``) must name a current leaf in ``_rev`` (or none, for a new or
+  deleted document), else ``409 conflict``; the new revision is ``pos+1`` with a deterministic hash.
+* Replicated edits (``new_edits=false``) merge the given ``_revisions`` path into the tree; a revision
+  already known changes nothing and bumps no sequence.
+* Attachment stubs must exist on the parent revision (``412 missing_stub``); inline data is stored once
+  per digest.
+* ``_local/*`` documents are unversioned (``0-N``), never in ``_changes`` or ``_all_docs``.
+
+Every write is one SQLite transaction, committed before the method returns, so a caller that answers its
+client after the return never acknowledges a write that could be lost. Reads never block; the only async
+method waits for the next change (``wait_for_change``), for long-poll and continuous feeds.
+"""
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+
+from ..errors import BadRequest, Conflict, CouchError, MissingStub, NotFound, TooLarge
+from . import revtree
+from .documents import (
+    attachment_digest,
+    decode_attachment_data,
+    new_rev_hash,
+    parse_rev_or_400,
+    split_doc,
+    validate_doc_id,
+)
+from .revtree import format_rev
+
+__all__ = ["Database", "DEFAULT_MAX_DOCUMENT_SIZE"]
+
+# CouchDB 3.x [couchdb] max_document_size: 8 MB of JSON body, attachments not counted.
+DEFAULT_MAX_DOCUMENT_SIZE = 8_000_000
+# Rows read from SQLite per step while streaming _changes and _all_docs.
+PAGE_SIZE = 500
+# CouchDB's maximum revs_limit is not enforced; anything below 1 is refused.
+MIN_REVS_LIMIT = 1
+
+
+def _dumps(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class _Edit:
+    """One document's pending state inside a write transaction."""
+
+    __slots__ = ("doc_id", "tree", "was_deleted", "changed")
+
+    def __init__(self, doc_id, tree, was_deleted):
+        self.doc_id, self.tree, self.was_deleted, self.changed = doc_id, tree, was_deleted, False
+
+
+class Database:
+    """A database over one ``Storage``. Create through ``Couch``; ``name`` is for ``info()``."""
+
+    def __init__(self, name, storage, *, max_document_size=DEFAULT_MAX_DOCUMENT_SIZE):
+        self.name = name
+        self.storage = storage
+        self.max_document_size = max_document_size
+        self.instance_start_time = str(int(time.time() * 1_000_000))
+        self.update_seq = storage.max_seq()
+        self.doc_count, self.doc_del_count = storage.count_docs()
+        self.revs_limit = storage.get_meta("revs_limit", revtree.DEFAULT_REVS_LIMIT)
+        self.security = storage.get_meta("security", {})
+        self._waiters = []
+        self.closed = False
+
+    # -- info and settings -------------------------------------------------------------------------
+
+    def info(self):
+        """The ``GET /db`` body, CouchDB 3.x shape."""
+        return {
+            "db_name": self.name,
+            "update_seq": self.update_seq,
+            "purge_seq": 0,
+            "doc_count": self.doc_count,
+            "doc_del_count": self.doc_del_count,
+            "sizes": {"file": self._file_size(), "external": 0, "active": 0},
+            "disk_format_version": 8,
+            "compact_running": False,
+            "cluster": {"q": 1, "n": 1, "w": 1, "r": 1},
+            "instance_start_time": "0",
+            "props": {},
+        }
+
+    def _file_size(self):
+        page_count = self.storage.conn.execute("PRAGMA page_count").fetchone()[0]
+        page_size = self.storage.conn.execute("PRAGMA page_size").fetchone()[0]
+        return page_count * page_size
+
+    def set_revs_limit(self, limit):
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < MIN_REVS_LIMIT:
+            raise BadRequest("`revs_limit` must be a positive integer")
+        with self.storage.transaction():
+            self.storage.put_meta("revs_limit", limit)
+        self.revs_limit = limit
+
+    def set_security(self, security):
+        with self.storage.transaction():
+            self.storage.put_meta("security", security)
+        self.security = security
+
+    # -- reading documents --------------------------------------------------------------------------
+
+    def _load_tree(self, doc_id):
+        row = self.storage.get_doc(doc_id)
+        if row is None:
+            raise NotFound("missing")
+        return row[0], revtree.tree_from_json(json.loads(row[3]))
+
+    def _load_body(self, doc_id, rev):
+        body = self.storage.get_rev(doc_id, format_rev(rev))
+        return None if body is None else json.loads(body)
+
+    def get(self, doc_id, rev=None, **options):
+        """The document ``doc_id`` at ``rev`` (the winner if ``None``) as a JSON-able dict.
+
+        ``options`` are the ``GET /db/doc`` query flags: ``revs``, ``revs_info``, ``conflicts``,
+        ``deleted_conflicts``, ``attachments``, ``atts_since`` (list of rev strings), ``local_seq``,
+        ``latest``, ``meta``. Raises ``NotFound("missing")`` or ``NotFound("deleted")``.
+        """
+        if doc_id.startswith("_local/"):
+            return self.get_local(doc_id)
+        seq, tree = self._load_tree(doc_id)
+        if rev is None:
+            rev = revtree.winning_rev(tree)
+            if tree[rev].deleted:
+                raise NotFound("deleted")
+        else:
+            rev = parse_rev_or_400(rev)
+            if options.get("latest") and rev in tree:
+                rev = revtree.latest(tree, rev)[0]
+        return self._render(doc_id, tree, rev, seq, options)
+
+    def _render(self, doc_id, tree, rev, seq, options):
+        body = self._load_body(doc_id, rev) if rev in tree else None
+        if body is None:
+            raise NotFound("missing")
+        doc = {"_id": doc_id, "_rev": format_rev(rev)}
+        if tree[rev].deleted:
+            doc["_deleted"] = True
+        attachments = body.pop("_attachments", None)
+        doc.update(body)
+        self._add_meta(doc, tree, rev, seq, options)
+        if attachments:
+            doc["_attachments"] = self._render_attachments(tree, rev, attachments, options)
+        return doc
+
+    def _add_meta(self, doc, tree, rev, seq, options):
+        meta = options.get("meta")
+        if options.get("revs"):
+            path = revtree.path_to(tree, rev)
+            doc["_revisions"] = {"start": rev[0], "ids": [digest for _, digest in path]}
+        if options.get("revs_info") or meta:
+            doc["_revs_info"] = [
+                {"rev": format_rev(r), "status": self._rev_status(doc["_id"], tree, r)}
+                for r in revtree.path_to(tree, rev)
+            ]
+        if options.get("conflicts") or meta:
+            conflicts = revtree.collect_conflicts(tree)
+            if conflicts and rev == revtree.winning_rev(tree):
+                doc["_conflicts"] = [format_rev(r) for r in conflicts]
+        if options.get("deleted_conflicts") or meta:
+            deleted = revtree.collect_deleted_conflicts(tree)
+            if deleted and rev == revtree.winning_rev(tree):
+                doc["_deleted_conflicts"] = [format_rev(r) for r in deleted]
+        if options.get("local_seq"):
+            doc["_local_seq"] = seq
+
+    def _rev_status(self, doc_id, tree, rev):
+        if tree[rev].deleted:
+            return "deleted"
+        return "available" if self.storage.get_rev(doc_id, format_rev(rev)) is not None else "missing"
+
+    def _render_attachments(self, tree, rev, attachments, options):
+        """Stubs, or base64 data with ``attachments`` or for attachments newer than ``atts_since``."""
+        since_pos = self._atts_since_pos(tree, rev, options.get("atts_since"))
+        if not options.get("attachments") and since_pos is None:
+            return attachments
+        rendered = {}
+        for name, att in attachments.items():
+            if options.get("attachments") or att["revpos"] > since_pos:
+                data = self.storage.get_attachment(att["digest"]) or b""
+                att = {k: v for k, v in att.items() if k != "stub"}
+                att["data"] = _b64(data)
+            rendered[name] = att
+        return rendered
+
+    @staticmethod
+    def _atts_since_pos(tree, rev, atts_since):
+        """The newest generation among ``atts_since`` that is an ancestor of ``rev`` (0 if none)."""
+        if atts_since is None:
+            return None
+        ancestors = set(revtree.path_to(tree, rev))
+        known = [parse_rev_or_400(r) for r in atts_since]
+        return max((r[0] for r in known if r in ancestors), default=0)
+
+    def open_revs(self, doc_id, revs, **options):
+        """``GET /db/doc?open_revs=...``: ``[{"ok": doc} | {"missing": rev}]``.
+
+        ``revs`` is ``"all"`` (every leaf) or a list of rev strings; with ``latest`` each named revision
+        is replaced by the leaves that descend from it.
+        """
+        try:
+            seq, tree = self._load_tree(doc_id)
+        except NotFound:
+            if revs == "all":
+                raise
+            seq, tree = 0, {}
+        results = []
+        for rev in self._resolve_open_revs(tree, revs, options.get("latest")):
+            if isinstance(rev, str):
+                results.append({"missing": rev})
+                continue
+            try:
+                results.append({"ok": self._render(doc_id, tree, rev, seq, options)})
+            except NotFound:
+                results.append({"missing": format_rev(rev)})
+        return results
+
+    @staticmethod
+    def _resolve_open_revs(tree, revs, latest):
+        """Rev tuples to render, or rev strings that are missing, de-duplicated in order."""
+        if revs == "all":
+            return revtree.collect_leaves(tree)
+        resolved = []
+        for rev_str in revs:
+            rev = parse_rev_or_400(rev_str)
+            if rev not in tree:
+                resolved.append(rev_str)
+            elif latest:
+                resolved.extend(revtree.latest(tree, rev))
+            else:
+                resolved.append(rev)
+        return list(dict.fromkeys(resolved))
+
+    def bulk_get(self, requests, **options):
+        """``POST /db/_bulk_get``: one ``{"id", "docs": [{"ok"}|{"error"}]}`` per request."""
+        results = []
+        for req in requests:
+            doc_id = req.get("id") if isinstance(req, dict) else None
+            if not isinstance(doc_id, str):
+                results.append({"id": doc_id, "docs": [{"error": _error_row(doc_id, None, BadRequest(
+                    "Document id must be a string"))}]})
+                continue
+            results.append({"id": doc_id, "docs": self._bulk_get_one(doc_id, req, options)})
+        return results
+
+    def _bulk_get_one(self, doc_id, req, options):
+        rev = req.get("rev")
+        opts = dict(options)
+        if "atts_since" in req:
+            opts["atts_since"] = req["atts_since"]
+        try:
+            if rev is None:
+                return [{"ok": self.get(doc_id, **opts)}]
+            found = self.open_revs(doc_id, [rev], **opts)
+        except CouchError as err:
+            return [{"error": _error_row(doc_id, rev, err)}]
+        return [
+            {"ok": row["ok"]} if "ok" in row else
+            {"error": {"id": doc_id, "rev": row["missing"], "error": "not_found", "reason": "missing"}}
+            for row in found
+        ]
+
+    def get_attachment(self, doc_id, name, rev=None):
+        """``(stub, data)`` of attachment ``name`` on ``rev`` (the winner if ``None``)."""
+        doc = self.get(doc_id, rev)
+        att = doc.get("_attachments", {}).get(name)
+        if att is None:
+            raise NotFound("Document is missing attachment")
+        data = self.storage.get_attachment(att["digest"])
+        if data is None:
+            raise NotFound("Document is missing attachment")
+        return doc["_rev"], att, data
+
+    def revs_diff(self, request):
+        """``POST /db/_revs_diff``: ``{id: {"missing": [...], "possible_ancestors": [...]}}``."""
+        if not isinstance(request, dict):
+            raise BadRequest("Request body must be a JSON object")
+        rows = self.storage.get_docs(request)
+        result = {}
+        for doc_id, rev_strs in request.items():
+            if not isinstance(rev_strs, list):
+                raise BadRequest("Mismatch in _revs_diff: revisions must be a list")
+            revs = [parse_rev_or_400(r) for r in rev_strs]
+            tree = revtree.tree_from_json(json.loads(rows[doc_id][3])) if doc_id in rows else {}
+            missing, ancestors = revtree.revs_diff(tree, revs)
+            if missing:
+                entry = {"missing": [format_rev(r) for r in missing]}
+                if ancestors:
+                    entry["possible_ancestors"] = [format_rev(r) for r in ancestors]
+                result[doc_id] = entry
+        return result
+
+    # -- listing -------------------------------------------------------------------------------------
+
+    def all_docs(self, *, start_key=None, end_key=None, descending=False, inclusive_end=True,
+                 limit=None, skip=0):
+        """Yield ``(id, winner_rev_str)`` of live documents in id order, paged from SQLite."""
+        remaining = limit if limit is not None else -1
+        while remaining != 0:
+            page = PAGE_SIZE if remaining < 0 else min(PAGE_SIZE, remaining)
+            rows = self.storage.all_docs(start_key, end_key, descending, inclusive_end, page, skip)
+            yield from rows
+            if len(rows) < page:
+                return
+            skip += len(rows)
+            remaining = remaining - len(rows) if remaining > 0 else remaining
+
+    def lookup(self, doc_id):
+        """``(winner_rev_str, deleted)`` of ``doc_id``, or ``None``, for ``_all_docs`` with ``keys``."""
+        row = self.storage.get_doc(doc_id)
+        return None if row is None else (row[1], bool(row[2]))
+
+    def changes(self, since=0, *, limit=None, descending=False):
+        """Yield changes rows ``(id, seq, winner_rev_str, deleted, tree)`` after ``since``, in seq order."""
+        remaining = limit if limit is not None else -1
+        if descending and since == 0:
+            since = self.update_seq + 1
+        while remaining != 0:
+            page = PAGE_SIZE if remaining < 0 else min(PAGE_SIZE, remaining)
+            rows = self.storage.changes(since, page, descending)
+            for doc_id, seq, winner, deleted, tree_json in rows:
+                yield doc_id, seq, winner, bool(deleted), revtree.tree_from_json(json.loads(tree_json))
+            if len(rows) < page:
+                return
+            since = rows[-1][1]
+            remaining = remaining - len(rows) if remaining > 0 else remaining
+
+    def doc_at(self, doc_id, tree, **options):
+        """The winning revision of ``doc_id`` rendered for ``include_docs`` (deleted ones included)."""
+        rev = revtree.winning_rev(tree)
+        try:
+            return self._render(doc_id, tree, rev, 0, options)
+        except NotFound:
+            return None
+
+    async def wait_for_change(self, since, timeout):
+        """Wait until ``update_seq > since`` or ``timeout`` seconds pass; ``True`` if there was a change."""
+        if self.update_seq > since:
+            return True
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            if future in self._waiters:
+                self._waiters.remove(future)
+        return True
+
+    def _notify(self):
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    # -- writing documents ------------------------------------------------------------------------
+
+    def put(self, doc, *, new_edits=True, attachment_data=None):
+        """Write one document; return ``{"ok": True, "id", "rev"}``. Raises the document's error."""
+        result = self.update_docs([doc], new_edits=new_edits, attachment_data=attachment_data)
+        if result and "error" in result[0]:
+            raise result[0]["exception"]
+        return {"ok": True, "id": doc.get("_id"), "rev": result[0]["rev"] if result else doc.get("_rev")}
+
+    def update_docs(self, docs, *, new_edits=True, attachment_data=None):
+        """``_bulk_docs``: write ``docs`` in one transaction; return one result row per document.
+
+        A row is ``{"ok": True, "id", "rev"}`` or ``{"id", "error", "reason", "exception"}`` (the caller
+        strips ``exception``). With ``new_edits=False`` successful rows are omitted, as CouchDB does.
+        ``attachment_data`` maps ``(doc_id, name)`` to bytes for attachments sent with ``"follows": true``.
+        Malformed documents raise before anything is written.
+        """
+        prepared = [self._prepare(doc, new_edits) for doc in docs]
+        results = []
+        counters = self.update_seq, self.doc_count, self.doc_del_count
+        try:
+            self._write(prepared, new_edits, attachment_data or {}, results)
+        except BaseException:
+            self.update_seq, self.doc_count, self.doc_del_count = counters
+            raise
+        self._notify()
+        return results
+
+    def _write(self, prepared, new_edits, attachment_data, results):
+        with self.storage.transaction():
+            edits = self._open_edits([p[0] for p in prepared if not p[0].startswith("_local/")])
+            for doc_id, meta, body in prepared:
+                try:
+                    rev = self._apply(edits, doc_id, meta, body, new_edits, attachment_data)
+                except CouchError as err:
+                    results.append(dict(_error_row(doc_id, meta.get("_rev"), err), exception=err))
+                    continue
+                if new_edits:
+                    results.append({"ok": True, "id": doc_id, "rev": rev})
+            self._save_edits(edits)
+
+    def _prepare(self, doc, new_edits):
+        meta, body = split_doc(doc)
+        doc_id = meta.get("_id")
+        if doc_id is None:
+            if not new_edits:
+                raise BadRequest("Document id is required when new_edits is false")
+            doc_id = _new_uuid()
+        validate_doc_id(doc_id)
+        if "_rev" in meta:
+            parse_rev_or_400(meta["_rev"])
+        elif not new_edits and not doc_id.startswith("_local/"):
+            raise BadRequest("Document rev is required when new_edits is false")
+        size = len(_dumps(body))
+        if size > self.max_document_size:
+            raise TooLarge(doc_id, error="document_too_large")
+        return doc_id, meta, body
+
+    def _open_edits(self, doc_ids):
+        rows = self.storage.get_docs(set(doc_ids))
+        return {
+            doc_id: _Edit(doc_id, revtree.tree_from_json(json.loads(row[3])), bool(row[2]))
+            for doc_id, row in rows.items()
+        }
+
+    def _save_edits(self, edits):
+        for edit in edits.values():
+            if not edit.changed:
+                continue
+            self.update_seq += 1
+            winner = revtree.winning_rev(edit.tree)
+            deleted = edit.tree[winner].deleted
+            self.storage.put_doc(edit.doc_id, self.update_seq, format_rev(winner), deleted,
+                                 _dumps(revtree.tree_to_json(edit.tree)))
+            if edit.was_deleted is not None:
+                self._count(edit.was_deleted, -1)
+            self._count(deleted, +1)
+
+    def _count(self, deleted, delta):
+        if deleted:
+            self.doc_del_count += delta
+        else:
+            self.doc_count += delta
+
+    def _apply(self, edits, doc_id, meta, body, new_edits, attachment_data):
+        if doc_id.startswith("_local/"):
+            return self._put_local(doc_id, meta, body, check_rev=new_edits)
+        edit = edits.get(doc_id)
+        if edit is None:
+            edit = edits[doc_id] = _Edit(doc_id, {}, None)
+        deleted = bool(meta.get("_deleted"))
+        if new_edits:
+            path, parent = self._interactive_path(edit.tree, meta, deleted)
+        else:
+            path, parent = self._replicated_path(meta), None
+            if path[0] in edit.tree:
+                return format_rev(path[0])
+        atts = self._prepare_attachments(doc_id, meta.get("_attachments") or {}, edit.tree, path,
+                                         attachment_data, keep_revpos=not new_edits)
+        if new_edits:
+            pos = path[1][0] + 1 if len(path) > 1 else 1
+            path = [(pos, new_rev_hash(deleted, parent, body, atts))] + path[1:]
+        stored = dict(body)
+        if atts:
+            stored["_attachments"] = atts
+        rev = path[0]
+        self._fill_revpos(atts, rev[0])
+        tree = revtree.stem(revtree.merge(edit.tree, path, deleted), self.revs_limit)
+        self.storage.put_rev(doc_id, format_rev(rev), _dumps(stored))
+        edit.tree, edit.changed = tree, True
+        return format_rev(rev)
+
+    @staticmethod
+    def _fill_revpos(atts, pos):
+        for att in atts.values():
+            if att.get("revpos") is None:
+                att["revpos"] = pos
+
+    def _interactive_path(self, tree, meta, deleted):
+        """``([placeholder, parent, ...], parent_rev_str)`` for an edit with ``new_edits=true``.
+
+        The first entry is a placeholder replaced by the new revision once its hash is known.
+        """
+        rev_str = meta.get("_rev")
+        if rev_str is None:
+            if not tree:
+                return [None], None
+            winner = revtree.winning_rev(tree)
+            if not tree[winner].deleted:
+                raise Conflict()
+            parent = winner
+        else:
+            parent = parse_rev_or_400(rev_str)
+            if not revtree.is_leaf(tree, parent):
+                raise Conflict()
+            if deleted and tree[parent].deleted:
+                raise Conflict()
+        return [None, parent], format_rev(parent)
+
+    @staticmethod
+    def _replicated_path(meta):
+        """The revision path of a replicated edit, newest first, from ``_revisions`` or ``_rev``."""
+        rev = parse_rev_or_400(meta["_rev"])
+        revisions = meta.get("_revisions")
+        if revisions is None:
+            return [rev]
+        try:
+            start, ids = revisions["start"], revisions["ids"]
+            path = [(start - i, str(digest)) for i, digest in enumerate(ids)]
+        except (TypeError, KeyError):
+            raise BadRequest("Invalid _revisions") from None
+        if not path or path[0] != rev or path[-1][0] < 1:
+            raise BadRequest("_revisions does not match _rev")
+        return path
+
+    def _prepare_attachments(self, doc_id, attachments, tree, path, attachment_data, *, keep_revpos):
+        """Turn incoming attachments into stored stubs, writing new data; raise ``missing_stub``."""
+        stored = {}
+        parent_atts = None
+        for name, att in attachments.items():
+            if not isinstance(att, dict):
+                raise BadRequest(f"Invalid attachment {name}")
+            if att.get("stub"):
+                if parent_atts is None:
+                    parent_atts = self._ancestor_attachments(doc_id, tree, path)
+                stored[name] = self._resolve_stub(name, att, parent_atts)
+                continue
+            data = self._attachment_bytes(doc_id, name, att, attachment_data)
+            digest = attachment_digest(data)
+            self.storage.put_attachment(digest, data)
+            stored[name] = {
+                "content_type": att.get("content_type", "application/octet-stream"),
+                "digest": digest,
+                "length": len(data),
+                "revpos": att.get("revpos") if keep_revpos and isinstance(att.get("revpos"), int) else None,
+                "stub": True,
+            }
+        return stored
+
+    @staticmethod
+    def _attachment_bytes(doc_id, name, att, attachment_data):
+        if att.get("follows"):
+            data = attachment_data.get((doc_id, name))
+            if data is None:
+                raise BadRequest(f"Attachment {name} was not sent")
+            return data
+        if "data" not in att:
+            raise BadRequest(f"Attachment {name} has neither data nor stub")
+        return decode_attachment_data(name, att["data"])
+
+    def _resolve_stub(self, name, att, parent_atts):
+        known = parent_atts.get(name)
+        if known is not None and (not att.get("digest") or att.get("digest") == known["digest"]):
+            return known
+        digest = att.get("digest")
+        if isinstance(digest, str) and self.storage.has_attachment(digest) and "revpos" in att:
+            return {
+                "content_type": att.get("content_type", "application/octet-stream"),
+                "digest": digest,
+                "length": att.get("length", 0),
+                "revpos": att["revpos"],
+                "stub": True,
+            }
+        raise MissingStub(f"Invalid attachment stub in {name}")
+
+    def _ancestor_attachments(self, doc_id, tree, path):
+        """Attachments of the nearest stored ancestor of the new revision."""
+        candidates = [rev for rev in path[1:] if rev is not None]
+        if candidates and candidates[0] in tree:
+            candidates = revtree.path_to(tree, candidates[0])
+        for rev in candidates:
+            body = self._load_body(doc_id, rev)
+            if body is not None:
+                return body.get("_attachments", {})
+        return {}
+
+    # -- attachments as their own resource ----------------------------------------------------------
+
+    def put_attachment(self, doc_id, name, rev, content_type, data):
+        """``PUT /db/doc/att``: a new revision of ``doc_id`` with ``name`` added or replaced."""
+        doc = self._editable(doc_id, rev)
+        atts = doc.setdefault("_attachments", {})
+        atts[name] = {"content_type": content_type, "data": _b64(data)}
+        return self.put(doc)
+
+    def delete_attachment(self, doc_id, name, rev):
+        """``DELETE /db/doc/att``: a new revision of ``doc_id`` without ``name``."""
+        doc = self._editable(doc_id, rev)
+        if name not in doc.get("_attachments", {}):
+            raise NotFound("Document is missing attachment")
+        del doc["_attachments"][name]
+        return self.put(doc)
+
+    def _editable(self, doc_id, rev):
+        try:
+            doc = self.get(doc_id, rev)
+        except NotFound:
+            if rev is not None:
+                raise Conflict() from None
+            return {"_id": doc_id}
+        if rev is None:
+            raise Conflict()
+        return doc
+
+    # -- _local documents ----------------------------------------------------------------------------
+
+    def get_local(self, doc_id):
+        row = self.storage.get_local(doc_id)
+        if row is None:
+            raise NotFound("missing")
+        doc = {"_id": doc_id, "_rev": f"0-{row[0]}"}
+        doc.update(json.loads(row[1]))
+        return doc
+
+    def put_local(self, doc):
+        meta, body = split_doc(doc)
+        validate_doc_id(meta.get("_id"))
+        with self.storage.transaction():
+            rev = self._put_local(meta["_id"], meta, body, check_rev=True)
+        return {"ok": True, "id": meta["_id"], "rev": rev}
+
+    def delete_local(self, doc_id, rev):
+        return self.put_local({"_id": doc_id, "_rev": rev, "_deleted": True})
+
+    def _put_local(self, doc_id, meta, body, *, check_rev):
+        row = self.storage.get_local(doc_id)
+        current = row[0] if row else 0
+        if check_rev and _local_rev_number(meta.get("_rev")) != current:
+            raise Conflict()
+        if meta.get("_deleted"):
+            if row is None:
+                raise NotFound("missing")
+            self.storage.delete_local(doc_id)
+            return "0-0"
+        self.storage.put_local(doc_id, current + 1, _dumps(body))
+        return f"0-{current + 1}"
+
+    # -- maintenance ---------------------------------------------------------------------------------
+
+    def compact(self):
+        """Drop bodies of non-leaf revisions and attachments no stored revision refers to."""
+        with self.storage.transaction():
+            for doc_id, tree_json in list(self.storage.all_trees()):
+                leaves = {format_rev(r) for r in revtree.collect_leaves(revtree.tree_from_json(
+                    json.loads(tree_json)))}
+                for rev in self.storage.list_revs(doc_id):
+                    if rev not in leaves:
+                        self.storage.delete_rev(doc_id, rev)
+            referenced = set()
+            for _, _, body in self.storage.all_rev_bodies():
+                for att in json.loads(body).get("_attachments", {}).values():
+                    referenced.add(att["digest"])
+            for digest in self.storage.list_attachments():
+                if digest not in referenced:
+                    self.storage.delete_attachment(digest)
+        if self.storage.path != ":memory:":
+            self.storage.vacuum()
+
+    def close(self):
+        self.closed = True
+        self._notify()
+        self.storage.close()
+
+
+def _local_rev_number(rev):
+    if rev is None:
+        return 0
+    if isinstance(rev, str) and rev.startswith("0-") and rev[2:].isdigit():
+        return int(rev[2:])
+    raise Conflict()
+
+
+def _error_row(doc_id, rev, err):
+    row = {"id": doc_id}
+    if rev is not None:
+        row["rev"] = rev
+    row.update(err.to_json())
+    return row
+
+
+def _b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def _new_uuid():
+    return uuid.uuid4().hex

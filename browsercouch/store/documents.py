@@ -1,0 +1,111 @@
+"""Document shapes: validation of incoming JSON documents, attachments, and new revision ids.
+
+Pure functions, no storage. The rules are CouchDB 3.x's (``couch_doc.erl``): which ``_`` members a
+document may carry, what a document id may look like, how attachment stubs and inline data are written.
+"""
+
+import base64
+import binascii
+import hashlib
+import json
+
+from ..errors import BadRequest
+from .revtree import parse_rev
+
+__all__ = [
+    "SPECIAL_MEMBERS",
+    "validate_doc_id",
+    "split_doc",
+    "parse_rev_or_400",
+    "new_rev_hash",
+    "attachment_digest",
+    "decode_attachment_data",
+    "canonical_json",
+]
+
+# The only top-level members starting with "_" a document may have (couch_doc:transfer_fields/3).
+SPECIAL_MEMBERS = frozenset({
+    "_id", "_rev", "_attachments", "_deleted", "_revisions", "_revs_info", "_conflicts",
+    "_deleted_conflicts", "_local_seq",
+})
+RESERVED_ID_PREFIXES = ("_design/", "_local/")
+
+
+class IllegalDocId(BadRequest):
+    error = "illegal_docid"
+
+
+class DocValidation(BadRequest):
+    error = "doc_validation"
+
+
+def canonical_json(value):
+    """Stable serialisation: sorted keys, no spaces (JSON.stringify is not stable; this is)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def validate_doc_id(doc_id, *, allow_local=True):
+    """Raise ``illegal_docid`` (400) unless ``doc_id`` is a valid document id (couch_doc:validate_docid)."""
+    if not isinstance(doc_id, str):
+        raise IllegalDocId("Document id must be a string")
+    if not doc_id:
+        raise IllegalDocId("Document id must not be empty")
+    if doc_id.startswith("_") and not doc_id.startswith(RESERVED_ID_PREFIXES):
+        raise IllegalDocId("Only reserved document ids may start with underscore.")
+    if doc_id in RESERVED_ID_PREFIXES or (not allow_local and doc_id.startswith("_local/")):
+        raise IllegalDocId(f"Illegal document id `{doc_id}`")
+    try:
+        doc_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise IllegalDocId("Document id must be valid UTF-8") from None
+
+
+def parse_rev_or_400(rev):
+    try:
+        return parse_rev(rev)
+    except ValueError:
+        raise BadRequest("Invalid rev format") from None
+
+
+def split_doc(doc):
+    """Split an incoming document into ``(meta, body)``: the special members, and the user's fields.
+
+    Raises ``BadRequest`` for a non-object and ``doc_validation`` for an unknown ``_`` member.
+    """
+    if not isinstance(doc, dict):
+        raise BadRequest("Document must be a JSON object")
+    meta, body = {}, {}
+    for key, value in doc.items():
+        if key.startswith("_"):
+            if key not in SPECIAL_MEMBERS:
+                raise DocValidation(f"Bad special document member: {key}")
+            meta[key] = value
+        else:
+            body[key] = value
+    if "_attachments" in meta and not isinstance(meta["_attachments"], dict):
+        raise BadRequest("_attachments must be an object")
+    return meta, body
+
+
+def new_rev_hash(deleted, parent, body, attachments):
+    """The hash part of a new revision id: md5 of the canonical edit (as CouchDB's ``new_revid``).
+
+    Deterministic, so a retried write produces the same revision and stays idempotent.
+    """
+    atts = sorted((name, att["digest"]) for name, att in attachments.items())
+    edit = [bool(deleted), parent, body, atts]
+    return hashlib.md5(canonical_json(edit).encode("utf-8")).hexdigest()
+
+
+def attachment_digest(data):
+    """CouchDB's attachment digest: ``md5-`` + base64 of the md5 of the bytes."""
+    return "md5-" + base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+
+
+def decode_attachment_data(name, data):
+    if not isinstance(data, str):
+        raise BadRequest(f"Invalid attachment data for {name}")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"Invalid attachment data for {name}") from None

@@ -1,0 +1,230 @@
+"""SQLite storage for one database: the schema and every statement, and nothing else.
+
+This layer is deliberately dumb (as chairdb's backends): it stores revision trees by document id and by
+sequence, revision bodies, attachment blobs by digest, ``_local`` documents and a few settings. All
+document rules live above it in ``database.py``.
+
+One database is one SQLite file (or ``:memory:``), opened with the stdlib ``sqlite3`` module, which is
+also what Pyodide ships. No threads, no pools: every call runs to completion on the caller's thread.
+A write is one transaction (``with storage.transaction():``) and is committed, with the WAL synced
+(``synchronous=FULL``), before the caller answers its client.
+"""
+
+import json
+import sqlite3
+from contextlib import contextmanager
+
+__all__ = ["Storage"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS docs (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    winner TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    tree TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS docs_by_seq ON docs (seq);
+CREATE TABLE IF NOT EXISTS revs (
+    doc_id TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (doc_id, rev)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attachments (
+    digest TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS local_docs (
+    id TEXT PRIMARY KEY,
+    rev INTEGER NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+# WAL keeps readers off the writer's back; FULL syncs the WAL on every commit, so an acknowledged write
+# survives a crash of the process and of the machine (CouchDB 3.x fsyncs every commit too).
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=OFF")
+MEMORY_PRAGMAS = ("PRAGMA journal_mode=MEMORY", "PRAGMA synchronous=OFF")
+
+GET_META = "SELECT value FROM meta WHERE key = :key"
+PUT_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (:key, :value)"
+
+GET_DOC = "SELECT seq, winner, deleted, tree FROM docs WHERE id = :id"
+GET_DOCS = "SELECT id, seq, winner, deleted, tree FROM docs WHERE id IN ({marks})"
+PUT_DOC = """INSERT OR REPLACE INTO docs (id, seq, winner, deleted, tree)
+             VALUES (:id, :seq, :winner, :deleted, :tree)"""
+MAX_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM docs"
+COUNT_DOCS = "SELECT deleted, COUNT(*) FROM docs GROUP BY deleted"
+
+GET_REV = "SELECT body FROM revs WHERE doc_id = :id AND rev = :rev"
+PUT_REV = "INSERT OR IGNORE INTO revs (doc_id, rev, body) VALUES (:id, :rev, :body)"
+LIST_REVS = "SELECT rev FROM revs WHERE doc_id = :id"
+DELETE_REV = "DELETE FROM revs WHERE doc_id = :id AND rev = :rev"
+
+GET_ATT = "SELECT data FROM attachments WHERE digest = :digest"
+HAS_ATT = "SELECT 1 FROM attachments WHERE digest = :digest"
+PUT_ATT = "INSERT OR IGNORE INTO attachments (digest, data) VALUES (:digest, :data)"
+LIST_ATTS = "SELECT digest FROM attachments"
+DELETE_ATT = "DELETE FROM attachments WHERE digest = :digest"
+ALL_REV_BODIES = "SELECT doc_id, rev, body FROM revs"
+ALL_TREES = "SELECT id, tree FROM docs"
+
+GET_LOCAL = "SELECT rev, body FROM local_docs WHERE id = :id"
+PUT_LOCAL = "INSERT OR REPLACE INTO local_docs (id, rev, body) VALUES (:id, :rev, :body)"
+DELETE_LOCAL = "DELETE FROM local_docs WHERE id = :id"
+LIST_LOCAL = "SELECT id, rev FROM local_docs ORDER BY id"
+
+CHANGES_ASC = """SELECT id, seq, winner, deleted, tree FROM docs
+                 WHERE seq > :since ORDER BY seq LIMIT :limit"""
+CHANGES_DESC = """SELECT id, seq, winner, deleted, tree FROM docs
+                  WHERE seq < :since ORDER BY seq DESC LIMIT :limit"""
+
+ALL_DOCS = ("SELECT id, winner FROM docs WHERE deleted = 0{where} "
+            "ORDER BY id {order} LIMIT :limit OFFSET :skip")
+COUNT_BEFORE = {
+    False: "SELECT COUNT(*) FROM docs WHERE deleted = 0 AND id < :start",
+    True: "SELECT COUNT(*) FROM docs WHERE deleted = 0 AND id > :start",
+}
+COUNT_AFTER_SEQ = "SELECT COUNT(*) FROM docs WHERE seq > :since"
+# (descending, inclusive_end) -> the bounds on id for start_key and end_key.
+ALL_DOCS_START = {False: " AND id >= :start", True: " AND id <= :start"}
+ALL_DOCS_END = {
+    (False, True): " AND id <= :end", (False, False): " AND id < :end",
+    (True, True): " AND id >= :end", (True, False): " AND id > :end",
+}
+
+
+class Storage:
+    """One database's SQLite file. ``path`` is a file path or ``":memory:"``."""
+
+    def __init__(self, path):
+        self.path = path
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in MEMORY_PRAGMAS if path == ":memory:" else PRAGMAS:
+            self.conn.execute(pragma)
+        self.conn.executescript(SCHEMA)
+
+    def close(self):
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self):
+        """One write transaction: committed on normal exit, rolled back on an exception."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def get_meta(self, key, default=None):
+        row = self.conn.execute(GET_META, {"key": key}).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def put_meta(self, key, value):
+        self.conn.execute(PUT_META, {"key": key, "value": json.dumps(value)})
+
+    def get_doc(self, doc_id):
+        """``(seq, winner, deleted, tree_json)`` or ``None``."""
+        return self.conn.execute(GET_DOC, {"id": doc_id}).fetchone()
+
+    def get_docs(self, doc_ids):
+        """``{id: (seq, winner, deleted, tree_json)}`` for those of ``doc_ids`` that exist."""
+        found = {}
+        ids = list(doc_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            sql = GET_DOCS.format(marks=",".join("?" * len(chunk)))
+            for doc_id, *rest in self.conn.execute(sql, chunk):
+                found[doc_id] = tuple(rest)
+        return found
+
+    def put_doc(self, doc_id, seq, winner, deleted, tree_json):
+        self.conn.execute(PUT_DOC, {"id": doc_id, "seq": seq, "winner": winner, "deleted": int(deleted),
+                                    "tree": tree_json})
+
+    def max_seq(self):
+        return self.conn.execute(MAX_SEQ).fetchone()[0]
+
+    def count_docs(self):
+        """``(doc_count, doc_del_count)``."""
+        counts = dict(self.conn.execute(COUNT_DOCS).fetchall())
+        return counts.get(0, 0), counts.get(1, 0)
+
+    def get_rev(self, doc_id, rev):
+        row = self.conn.execute(GET_REV, {"id": doc_id, "rev": rev}).fetchone()
+        return row[0] if row else None
+
+    def put_rev(self, doc_id, rev, body_json):
+        self.conn.execute(PUT_REV, {"id": doc_id, "rev": rev, "body": body_json})
+
+    def list_revs(self, doc_id):
+        return [row[0] for row in self.conn.execute(LIST_REVS, {"id": doc_id})]
+
+    def delete_rev(self, doc_id, rev):
+        self.conn.execute(DELETE_REV, {"id": doc_id, "rev": rev})
+
+    def get_attachment(self, digest):
+        row = self.conn.execute(GET_ATT, {"digest": digest}).fetchone()
+        return row[0] if row else None
+
+    def has_attachment(self, digest):
+        return self.conn.execute(HAS_ATT, {"digest": digest}).fetchone() is not None
+
+    def put_attachment(self, digest, data):
+        self.conn.execute(PUT_ATT, {"digest": digest, "data": data})
+
+    def list_attachments(self):
+        return [row[0] for row in self.conn.execute(LIST_ATTS)]
+
+    def delete_attachment(self, digest):
+        self.conn.execute(DELETE_ATT, {"digest": digest})
+
+    def all_rev_bodies(self):
+        return self.conn.execute(ALL_REV_BODIES)
+
+    def all_trees(self):
+        return self.conn.execute(ALL_TREES)
+
+    def get_local(self, doc_id):
+        """``(rev_number, body_json)`` or ``None``."""
+        return self.conn.execute(GET_LOCAL, {"id": doc_id}).fetchone()
+
+    def put_local(self, doc_id, rev, body_json):
+        self.conn.execute(PUT_LOCAL, {"id": doc_id, "rev": rev, "body": body_json})
+
+    def delete_local(self, doc_id):
+        self.conn.execute(DELETE_LOCAL, {"id": doc_id})
+
+    def changes(self, since, limit, descending=False):
+        """Rows ``(id, seq, winner, deleted, tree_json)`` after ``since`` in seq order."""
+        sql = CHANGES_DESC if descending else CHANGES_ASC
+        return self.conn.execute(sql, {"since": since, "limit": limit}).fetchall()
+
+    def all_docs(self, start, end, descending, inclusive_end, limit, skip):
+        """Rows ``(id, winner)`` of live documents from ``start`` to ``end`` (either may be ``None``)."""
+        where = ALL_DOCS_START[descending] if start is not None else ""
+        where += ALL_DOCS_END[descending, inclusive_end] if end is not None else ""
+        sql = ALL_DOCS.format(where=where, order="DESC" if descending else "ASC")
+        return self.conn.execute(sql, {"start": start, "end": end, "limit": limit, "skip": skip}).fetchall()
+
+    def count_before(self, start, descending):
+        """How many live documents sort before ``start`` (the ``offset`` of ``_all_docs``)."""
+        if start is None:
+            return 0
+        return self.conn.execute(COUNT_BEFORE[descending], {"start": start}).fetchone()[0]
+
+    def count_after_seq(self, since):
+        return self.conn.execute(COUNT_AFTER_SEQ, {"since": since}).fetchone()[0]
+
+    def list_local(self):
+        return self.conn.execute(LIST_LOCAL).fetchall()
+
+    def vacuum(self):
+        self.conn.execute("VACUUM")
