@@ -29,7 +29,8 @@ def build_parser():
     serve = commands.add_parser("serve", help="run the CouchDB-compatible HTTP server")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1; any other address requires --admin)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 5984; 0 picks a free one)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help="port (default 5984; 0 picks a free one)")
     store = serve.add_mutually_exclusive_group()
     store.add_argument("--data", default=DEFAULT_DATA_DIR, metavar="DIR",
                        help=f"directory of the SQLite databases (default {DEFAULT_DATA_DIR})")
@@ -59,6 +60,11 @@ def _set_admins(couch, specs):
         if not sep or not name or not password:
             raise SystemExit(f"browsercouch: --admin expects USER:PASS, got {spec!r}")
         admins[name] = format_admin_hash(hash_password(password))
+    for name, value in admins.items():
+        if parse_admin_hash(value) is None:
+            # A clear-text password typed into _config.json: hash it, as CouchDB does with [admins].
+            admins[name] = format_admin_hash(hash_password(value))
+            specs = True
     if specs:
         couch.save_config()
     return {name: parse_admin_hash(value) for name, value in admins.items()}
@@ -66,7 +72,9 @@ def _set_admins(couch, specs):
 
 def _bind(host, port):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP, and without
+    # it every small response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

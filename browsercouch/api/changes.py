@@ -3,8 +3,8 @@
 Theory: a feed is a loop over ``Database.changes(since)`` pages. ``normal`` reads once; ``longpoll``
 reads, and if nothing passed the filter, waits for the next change (sending heartbeat newlines) and
 reads again; ``continuous`` and ``eventsource`` never stop reading and waiting until ``timeout`` passes
-without a change, ``limit`` rows were sent, or the client goes away. Filters (``_doc_ids``,
-``_selector``, ``_design``) are plain Python predicates applied to each row.
+without a change, ``limit`` rows were sent, the database is deleted, or the client goes away. Filters
+(``_doc_ids``, ``_selector``, ``_design``) are plain Python predicates applied to each row.
 """
 
 import time
@@ -137,16 +137,16 @@ async def _normal(db, q):
 def _results_body(db, rows, last_seq):
     yield b'{"results":[\n'
     yield b",\n".join(dumps(row)[:-1] for row in rows)
-    pending = db.storage.count_after_seq(last_seq)
+    pending = 0 if db.closed else db.storage.count_after_seq(last_seq)
     yield b'\n],\n"last_seq":%d,"pending":%d}\n' % (last_seq, pending)
 
 
 async def _longpoll(db, q):
-    since, deadline = q.since, time.monotonic() + q.timeout
-    while True:
+    since, deadline, rows = q.since, time.monotonic() + q.timeout, []
+    while not db.closed:
         rows, since = _scan(db, q, since, q.limit)
         remaining = deadline - time.monotonic()
-        if rows or remaining <= 0 or db.closed:
+        if rows or remaining <= 0:
             break
         if not await db.wait_for_change(since, min(remaining, q.heartbeat or remaining)):
             if q.heartbeat:
@@ -166,14 +166,14 @@ def _event(row):
 async def _continuous(db, q, encode):
     since, sent = q.since, 0
     idle_since = time.monotonic()
-    while q.limit is None or sent < q.limit:
+    while (q.limit is None or sent < q.limit) and not db.closed:
         rows, since = _scan(db, q, since, None if q.limit is None else q.limit - sent)
         for row in rows:
             yield encode(row)
         sent += len(rows)
         if rows:
             idle_since = time.monotonic()
-        if (q.limit is not None and sent >= q.limit) or db.closed:
+        if q.limit is not None and sent >= q.limit:
             break
         wait = q.heartbeat if q.heartbeat else q.timeout - (time.monotonic() - idle_since)
         if wait <= 0:

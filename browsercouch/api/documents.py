@@ -29,6 +29,13 @@ def _not_modified(req, etag):
     return req.headers.get("if-none-match", "").strip() == etag
 
 
+def _hash_user_password(req, doc):
+    """In ``_users``, a clear ``password`` is replaced by its PBKDF2 hash before the document is stored
+    (``couch_users_db:before_doc_update/3``), so clients can sign users up as they do with CouchDB."""
+    if req.db.name == "_users" and isinstance(doc, dict) and isinstance(doc.get("password"), str):
+        doc.update(auth.hash_password(doc.pop("password")))
+
+
 def _check_ddoc_admin(req, doc_id):
     """Design documents are written by database admins only (CouchDB 3.x)."""
     if doc_id.startswith("_design/"):
@@ -78,6 +85,7 @@ async def put(req):
     rev = _rev_from(req, doc)
     if rev is not None:
         doc["_rev"] = rev
+    _hash_user_password(req, doc)
     new_edits = req.query.bool("new_edits", True)
     result = req.db.put(doc, new_edits=new_edits)
     return _written(req, result)
@@ -94,6 +102,7 @@ async def post(req):
         raise BadRequest("Document must be a JSON object")
     if "_id" in doc:
         _check_ddoc_admin(req, doc["_id"] if isinstance(doc["_id"], str) else "")
+    _hash_user_password(req, doc)
     result = req.db.put(doc)
     return _written(req, result)
 
@@ -156,6 +165,7 @@ async def bulk_docs(req):
     for doc in docs:
         if isinstance(doc, dict) and isinstance(doc.get("_id"), str):
             _check_ddoc_admin(req, doc["_id"])
+        _hash_user_password(req, doc)
     results = req.db.update_docs(docs, new_edits=new_edits)
     for row in results:
         row.pop("exception", None)

@@ -7,21 +7,78 @@ disconnects.
 
 import asyncio
 import json
+import math
+import re
 from urllib.parse import parse_qsl, unquote
 
 from ..errors import BadContentType, BadRequest, TooLarge
 
-__all__ = ["Request", "Response", "JSONResponse", "StreamResponse", "dumps"]
+__all__ = ["Request", "Response", "JSONResponse", "StreamResponse", "dumps", "loads"]
 
 # CouchDB 3.x [chttpd] max_http_request_size: 4 GB there; 64 MB here, which is enough for any document
 # (max_document_size is 8 MB) and keeps a hostile client from filling the memory of a browser tab.
 DEFAULT_MAX_REQUEST_SIZE = 64 * 1024 * 1024
 SERVER_HEADER = b"CouchDB/3.3.3 (browsercouch)"
+# Deepest nesting of arrays and objects accepted in a JSON body or parameter. CouchDB's parser has no
+# limit, but Python's recursion limit (1000, lower in effect inside Pyodide) bounds every recursive
+# parse, dump and hash of a document: this cap keeps each of them far from it, whatever the stack depth,
+# so a document that was stored can always be read back. Real documents nest a few levels (MongoDB caps
+# BSON at 100).
+MAX_JSON_DEPTH = 200
+# A ``\uD800``-``\uDFFF`` escape: the only way a lone surrogate, which UTF-8 cannot carry, gets in.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def dumps(value):
     """JSON as CouchDB writes it: compact, UTF-8, newline-terminated."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def loads(data, what="JSON"):
+    """Parse JSON from a client (bytes or str) as strictly as CouchDB's parser does.
+
+    Raises ``BadRequest`` for anything that is not JSON a client could read back: malformed text or
+    UTF-8, ``NaN``/``Infinity`` and numbers too large for a double, lone UTF-16 surrogates, and nesting
+    deeper than ``MAX_JSON_DEPTH``.
+    """
+    try:
+        value = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        if _SURROGATE_ESCAPE.search(raw):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise BadRequest(f"{what} is nested too deeply") from None
+    except (ValueError, UnicodeError):
+        raise BadRequest(f"invalid UTF-8 {what}") from None
+    if _too_deep(value, raw):
+        raise BadRequest(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text):
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"number out of range: {text}")
+    return number
+
+
+def _too_deep(value, raw):
+    """Whether arrays and objects in ``value`` nest deeper than ``MAX_JSON_DEPTH`` (walked without
+    recursion; skipped when ``raw`` has too few brackets to nest that deep)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 class Query:
@@ -62,10 +119,7 @@ class Query:
         value = self.raw.get(name)
         if value is None:
             return default
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise BadRequest(f"Invalid JSON in parameter: {name}") from None
+        return loads(value, f"parameter {name}")
 
 
 class Request:
@@ -115,11 +169,7 @@ class Request:
         """The body as JSON; ``415`` if ``require_content_type`` and it is not ``application/json``."""
         if require_content_type and self.content_type != "application/json":
             raise BadContentType()
-        data = await self.body()
-        try:
-            return json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("invalid UTF-8 JSON") from None
+        return loads(await self.body())
 
     async def wait_disconnect(self):
         """Return when the client goes away (used to end long-running feeds)."""

@@ -2,8 +2,9 @@
 
 A pattern is a tuple of path segments: a literal, ``"{name}"`` for one segment, or ``"{name*}"`` for the
 rest of the path joined by ``/`` (attachment names may contain slashes). Segments are percent-decoded
-after splitting, so ``/a%2Fb/doc`` is database ``a/b``. The first pattern that matches the path and
-allows the method wins; a path that matches only with other methods answers 405, as CouchDB does.
+after splitting, so ``/a%2Fb/doc`` is database ``a/b``. Among the patterns that fit a path, the most
+specific (literals before parameters, segment by segment) decide: the first of them that allows the
+method wins, and if none does the answer is 405, as CouchDB's.
 
 Access levels say who may call the route, checked before the handler runs (``app.py``):
 ``PUBLIC`` anyone, ``SERVER_ADMIN`` server admins, ``MEMBER`` readers of the database ``{db}``,
@@ -89,14 +90,31 @@ def _match_pattern(pattern, segments):
     return params if len(segments) == len(pattern) else None
 
 
+def _specificity(pattern):
+    """Literal segments outrank parameters, position by position: ``("_up",)`` beats ``("{db}",)``."""
+    return tuple(not part.startswith("{") for part in pattern)
+
+
 def match(method, segments):
     """``(access, handler, params)`` for a request, or ``(None, allowed_methods, None)`` when the path
-    exists only for other methods, or ``(None, None, None)`` when no route has this path."""
-    allowed = []
-    for methods, pattern, access, handler in ROUTES:
-        params = _match_pattern(pattern, segments)
+    exists only for other methods, or ``(None, None, None)`` when no route has this path.
+
+    Only the most specific patterns that fit the path count, so ``DELETE /_up`` is 405 rather than
+    deleting a database ``_up``, and ``PUT /db/_all_docs`` is 405 rather than a document write; chttpd
+    also picks the handler by path first and answers 405 from there.
+    """
+    best, candidates = None, []
+    for route in ROUTES:
+        params = _match_pattern(route[1], segments)
         if params is None:
             continue
+        rank = _specificity(route[1])
+        if best is None or rank > best:
+            best, candidates = rank, []
+        if rank == best:
+            candidates.append((route, params))
+    allowed = []
+    for (methods, _, access, handler), params in candidates:
         if method in methods:
             if "ddoc" in params:
                 params["doc"] = "_design/" + params.pop("ddoc")

@@ -38,18 +38,28 @@ async def uuids(req):
 
 async def all_dbs(req):
     names = req.app.couch.all_dbs()
-    start = req.query.json("start_key", req.query.json("startkey"))
-    end = req.query.json("end_key", req.query.json("endkey"))
-    if req.query.bool("descending"):
-        names.reverse()
-        start, end = end, start
-    names = [n for n in names if (start is None or n >= start) and (end is None or n <= end)]
-    if req.query.bool("descending"):
+    start = _db_name_key(req.query, "start_key", "startkey")
+    end = _db_name_key(req.query, "end_key", "endkey")
+    descending = req.query.bool("descending")
+    low, high = (end, start) if descending else (start, end)
+    names = [n for n in names if (low is None or n >= low) and (high is None or n <= high)]
+    if descending:
         names.reverse()
     skip = req.query.int("skip", 0)
     limit = req.query.int("limit")
     names = names[skip:] if limit is None else names[skip:skip + limit]
     return JSONResponse(names)
+
+
+def _db_name_key(query, *names):
+    """A ``_all_dbs`` bound: a JSON string under the first of ``names`` present, or ``None``."""
+    for name in names:
+        if name in query:
+            value = query.json(name)
+            if not isinstance(value, str):
+                raise BadRequest(f"Invalid value for {name}: database names are strings")
+            return value
+    return None
 
 
 async def dbs_info(req):
@@ -70,13 +80,16 @@ async def active_tasks(req):
 
 
 async def get_session(req):
+    """``GET /_session`` as ``couch_httpd_auth:handle_session_req/2``: ``info.authenticated`` names the
+    handler that identified the user and is left out for anonymous requests; ``?basic=true`` turns an
+    anonymous request into a 401 (how Futon and Fauxton ask for a login)."""
     user = req.user
-    return JSONResponse({
-        "ok": True,
-        "userCtx": {"name": user.name, "roles": list(user.roles)},
-        "info": {"authentication_handlers": ["cookie", "default"],
-                 "authenticated": "cookie" if user.name and "authorization" not in req.headers else "default"},
-    })
+    if user.name is None and not user.is_admin and req.query.get("basic") == "true":
+        raise Unauthorized("Please login.")
+    info = {"authentication_handlers": ["cookie", "default"], "authentication_db": "_users"}
+    if user.name is not None:
+        info["authenticated"] = "default" if "authorization" in req.headers else "cookie"
+    return JSONResponse({"ok": True, "userCtx": {"name": user.name, "roles": list(user.roles)}, "info": info})
 
 
 async def post_session(req):

@@ -34,7 +34,7 @@ def validate_db_name(name):
     """Raise ``illegal_database_name`` (400) unless ``name`` is a valid database name."""
     if name in SYSTEM_DBS:
         return
-    if not isinstance(name, str) or len(name) > MAX_DB_NAME_LENGTH or not DB_NAME_RE.match(name):
+    if not isinstance(name, str) or len(name) > MAX_DB_NAME_LENGTH or not DB_NAME_RE.fullmatch(name):
         raise IllegalDatabaseName(
             f"Name: '{name}'. Only lowercase characters (a-z), digits (0-9), and any of the characters "
             "_, $, (, ), +, -, and / are allowed. Must begin with a letter.")

@@ -201,11 +201,12 @@ class Database:
         known = [parse_rev_or_400(r) for r in atts_since]
         return max((r[0] for r in known if r in ancestors), default=0)
 
-    def open_revs(self, doc_id, revs, **options):
+    def open_revs(self, doc_id, revs, /, **options):
         """``GET /db/doc?open_revs=...``: ``[{"ok": doc} | {"missing": rev}]``.
 
         ``revs`` is ``"all"`` (every leaf) or a list of rev strings; with ``latest`` each named revision
-        is replaced by the leaves that descend from it.
+        is replaced by the leaves that descend from it. ``revs`` is positional-only, so ``options`` can
+        carry the ``revs=true`` flag too.
         """
         try:
             seq, tree = self._load_tree(doc_id)
@@ -370,7 +371,9 @@ class Database:
         result = self.update_docs([doc], new_edits=new_edits, attachment_data=attachment_data)
         if result and "error" in result[0]:
             raise result[0]["exception"]
-        return {"ok": True, "id": doc.get("_id"), "rev": result[0]["rev"] if result else doc.get("_rev")}
+        if result:
+            return {"ok": True, "id": result[0]["id"], "rev": result[0]["rev"]}
+        return {"ok": True, "id": doc.get("_id"), "rev": doc.get("_rev")}
 
     def update_docs(self, docs, *, new_edits=True, attachment_data=None):
         """``_bulk_docs``: write ``docs`` in one transaction; return one result row per document.
@@ -414,6 +417,8 @@ class Database:
         validate_doc_id(doc_id)
         if "_rev" in meta:
             parse_rev_or_400(meta["_rev"])
+            if not new_edits and not doc_id.startswith("_local/"):
+                self._replicated_path(meta)  # a bad _revisions fails the batch before any write
         elif not new_edits and not doc_id.startswith("_local/"):
             raise BadRequest("Document rev is required when new_edits is false")
         size = len(_dumps(body))
@@ -484,21 +489,24 @@ class Database:
     def _interactive_path(self, tree, meta, deleted):
         """``([placeholder, parent, ...], parent_rev_str)`` for an edit with ``new_edits=true``.
 
-        The first entry is a placeholder replaced by the new revision once its hash is known.
+        The first entry is a placeholder replaced by the new revision once its hash is known. The rules
+        are CouchDB 3.x's (``couch_db_updater:merge_rev_tree/4``): while the winner is live, ``_rev`` must
+        name a leaf, live or deleted; once the whole document is deleted, the only edit is a live one
+        without ``_rev``, which extends the deleted winner (so ``_rev`` set to the tombstone is a conflict).
         """
         rev_str = meta.get("_rev")
-        if rev_str is None:
-            if not tree:
-                return [None], None
-            winner = revtree.winning_rev(tree)
-            if not tree[winner].deleted:
+        if not tree:
+            if rev_str is not None:
+                raise Conflict()
+            return [None], None
+        winner = revtree.winning_rev(tree)
+        if tree[winner].deleted:
+            if rev_str is not None or deleted:
                 raise Conflict()
             parent = winner
         else:
-            parent = parse_rev_or_400(rev_str)
+            parent = parse_rev_or_400(rev_str) if rev_str is not None else None
             if not revtree.is_leaf(tree, parent):
-                raise Conflict()
-            if deleted and tree[parent].deleted:
                 raise Conflict()
         return [None, parent], format_rev(parent)
 

@@ -14,10 +14,10 @@ closures, so matching a document does no parsing, validation or dispatch. Inside
 1. ``_norm_ops`` validates every operator and its argument (``BadRequest`` with CouchDB's ``error`` names:
    ``bad_arg``, ``invalid_operator``, ``not_supported``) and makes the implicit explicit: an object of several
    keys is an ``$and`` of one-key objects, and a bare value is ``{"$eq": value}``.
-2. ``_norm_fields`` pushes field names down through ``$and``/``$or``/``$not``/``$nor`` to the operators, joining
-   nested names with dots: ``{"a": {"b": {"$gt": 1}}}`` becomes ``{"a.b": {"$gt": 1}}``. ``$elemMatch``,
-   ``$allMatch`` and ``$keyMapMatch`` start a fresh path for their argument; a condition with no field name
-   there has the field ``""``, the value itself.
+2. ``_norm_fields`` pushes field names down through ``$and``/``$or``/``$not``/``$nor`` to the operators,
+   joining nested names with dots: ``{"a": {"b": {"$gt": 1}}}`` becomes ``{"a.b": {"$gt": 1}}``.
+   ``$elemMatch``, ``$allMatch`` and ``$keyMapMatch`` start a fresh path for their argument; a condition
+   with no field name there has the field ``""``, the value itself.
 3. ``_norm_negations`` pushes ``$not`` and ``$nor`` down to the leaves by De Morgan's laws and by flipping
    operators (``$lt`` to ``$gte``, ``$in`` to ``$nin``, ``$exists: true`` to ``false``...); what cannot be
    flipped keeps a ``$not``. Like CouchDB it does not descend into ``$elemMatch`` under a field.
@@ -30,9 +30,9 @@ Rules of matching (``mango_selector:match/3``), which the normalisation makes vi
   even ``$exists: false``. Arrays are entered only by explicit index (``"tags.0"``), never implicitly.
 - ``$eq``, ``$ne``, ``$gt``... compare by view collation (``collate``); only the top-level ``_id`` field uses
   raw (code point, Erlang term) order, as CouchDB does.
-- ``$in``/``$nin`` against an array value test its elements; ``{"$and": []}``, ``{"$or": []}``, ``{"$nor": []}``
-  and ``{"$nin": []}`` match everything; ``{"$in": []}`` and ``{"$all": []}`` match nothing; ``$allMatch`` and
-  ``$elemMatch`` need a non-empty array, ``$keyMapMatch`` a non-empty object.
+- ``$in``/``$nin`` against an array value test its elements; ``{"$and": []}``, ``{"$or": []}``,
+  ``{"$nor": []}`` and ``{"$nin": []}`` match everything; ``{"$in": []}`` and ``{"$all": []}`` match
+  nothing; ``$allMatch`` and ``$elemMatch`` need a non-empty array, ``$keyMapMatch`` a non-empty object.
 - ``$all: [X]`` where X is an array also matches a value equal to X.
 
 Deliberate differences from CouchDB: ``$regex`` is Python's ``re.search``, not PCRE (``(?P<name>...)``, not
@@ -142,11 +142,11 @@ _SORT_KEYS = {
 }
 
 
-def _keyer(value, table: dict) -> Callable:
-    """The key function of ``table`` for ``value``'s type (subclasses of the JSON types too)."""
-    keyer = table.get(type(value))
-    if keyer is not None:
-        return keyer
+def _for_type(value, table: dict):
+    """The entry of ``table`` for ``value``'s JSON type (subclasses too); ``TypeError`` if it has none."""
+    entry = table.get(type(value))
+    if entry is not None:
+        return entry
     for kind in (bool, int, float, str, list, dict):
         if isinstance(value, kind):
             return table[kind]
@@ -158,7 +158,7 @@ def sort_key(value) -> tuple:
 
     Raises ``TypeError`` for anything that is not None, bool, int, float, str, list or dict.
     """
-    return _keyer(value, _SORT_KEYS)(value)
+    return _for_type(value, _SORT_KEYS)(value)
 
 
 def collate(a, b) -> int:
@@ -181,7 +181,7 @@ _RAW_KEYS = {
 
 
 def _raw_key(value) -> tuple:
-    return _keyer(value, _RAW_KEYS)(value)
+    return _for_type(value, _RAW_KEYS)(value)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -227,12 +227,15 @@ def _checked(accept: Callable[[object], bool]) -> Callable:
     return normalise
 
 
-def _is_utf8(arg) -> bool:
+def _prefix(op, arg):
+    """``$beginsWith``: a non-string is an unknown operator to CouchDB, a lone surrogate a bad argument."""
+    if not isinstance(arg, str):
+        raise BadRequest(f"Invalid operator: {op}", error="invalid_operator")
     try:
         arg.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        raise _bad_arg(op, arg) from None
+    return arg
 
 
 def _compiles(arg) -> bool:
@@ -260,7 +263,7 @@ _NORMALISERS = {
     "$mod": _checked(lambda arg: isinstance(arg, list) and len(arg) == 2 and all(map(_is_int, arg))
                      and arg[0] != 0),
     "$regex": _checked(lambda arg: isinstance(arg, str) and _compiles(arg)),
-    "$beginsWith": _checked(lambda arg: isinstance(arg, str) and _is_utf8(arg)),
+    "$beginsWith": _prefix,
     **{op: _checked(lambda arg: True) for op in ("$lt", "$lte", "$eq", "$ne", "$gte", "$gt")},
 }
 # Known to CouchDB but refused: geo and ``$where`` there too, ``$text`` here because it needs a text index.
@@ -327,8 +330,6 @@ def _norm_negations(node: tuple) -> tuple:
         return "$and", [_negate(a) for a in arg]
     if key in ("$and", "$or"):
         return key, [_norm_negations(a) for a in arg]
-    if key in _ELEMENT_MATCHERS:
-        return key, _norm_negations(arg)
     return node
 
 
@@ -446,11 +447,11 @@ def _json_eq(a, b) -> bool:
     """JSON equality: like ``==`` but booleans are not numbers (``True != 1``)."""
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(map(_json_eq, a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_eq(v, b[k]) for k, v in a.items())
-    return type(a) is not list and type(a) is not dict and a == b
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_json_eq, a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_json_eq(v, b[k]) for k, v in a.items())
+    return not isinstance(b, (list, dict)) and a == b
 
 
 def _compile_all(args, raw) -> Matcher:
@@ -496,14 +497,7 @@ _TYPE_NAMES = {type(None): "null", bool: "boolean", int: "number", float: "numbe
 
 
 def _type_name(value) -> str:
-    return _keyer(value, _TYPE_NAMES) if type(value) in _TYPE_NAMES else _type_name_slow(value)
-
-
-def _type_name_slow(value) -> str:
-    for kind in (bool, int, float, str, list, dict):
-        if isinstance(value, kind):
-            return _TYPE_NAMES[kind]
-    return "unknown"
+    return _for_type(value, _TYPE_NAMES)
 
 
 def _erlang_rem(value: int, divisor: int) -> int:
@@ -566,7 +560,8 @@ def compile_selector(selector: dict) -> Callable[[dict], bool]:
     condition without a field name, or an invalid field name; ``error`` is CouchDB's name for the problem.
     """
     if not isinstance(selector, dict):
-        raise BadRequest(f"Selector must be a JSON object, not: {_show(selector)}", error="invalid_selector_json")
+        reason = f"Selector must be a JSON object, not: {_show(selector)}"
+        raise BadRequest(reason, error="invalid_selector_json")
     if not selector:
         return lambda doc: True
     node = _norm_negations(_norm_fields(_norm_ops(selector)))

@@ -114,14 +114,19 @@ class Storage:
 
     @contextmanager
     def transaction(self):
-        """One write transaction: committed on normal exit, rolled back on an exception."""
+        """One write transaction: committed on normal exit, rolled back on an exception.
+
+        A failed ``COMMIT`` (a full disk, a deferred constraint) is rolled back too: SQLite may leave the
+        transaction open then, and every later ``BEGIN`` on this connection would fail.
+        """
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
 
     def get_meta(self, key, default=None):
         row = self.conn.execute(GET_META, {"key": key}).fetchone()
