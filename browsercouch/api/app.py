@@ -25,11 +25,13 @@ class CouchApp:
     ``admins`` maps user names to password hashes (``auth.hash_password`` dicts); with none, every request
     is a server admin ("admin party", for loopback binds only: the CLI refuses otherwise).
     ``cors_origins`` lists allowed origins (``"*"`` for any); empty disables CORS.
+    ``password_iterations`` is the PBKDF2 cost of passwords written to ``_users``.
     """
 
     def __init__(self, couch, *, admins=None, cors_origins=(), max_request_size=DEFAULT_MAX_REQUEST_SIZE,
-                 session_timeout=auth.SESSION_TIMEOUT):
+                 session_timeout=auth.SESSION_TIMEOUT, password_iterations=auth.PBKDF2_ITERATIONS):
         self.couch = couch
+        self.password_iterations = password_iterations
         self.max_request_size = max_request_size
         self.cors = Cors(cors_origins)
         self.authenticator = auth.Authenticator(

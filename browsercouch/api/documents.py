@@ -2,7 +2,7 @@
 ``_bulk_get``, ``_revs_diff`` and ``_missing_revs``."""
 
 from ..errors import BadRequest, Conflict
-from . import auth
+from . import auth, users
 from .messages import JSONResponse, Response
 
 # GET /db/doc flags that are plain booleans (chttpd_db:parse_doc_query/1).
@@ -29,11 +29,12 @@ def _not_modified(req, etag):
     return req.headers.get("if-none-match", "").strip() == etag
 
 
-def _hash_user_password(req, doc):
-    """In ``_users``, a clear ``password`` is replaced by its PBKDF2 hash before the document is stored
-    (``couch_users_db:before_doc_update/3``), so clients can sign users up as they do with CouchDB."""
-    if req.db.name == "_users" and isinstance(doc, dict) and isinstance(doc.get("password"), str):
-        doc.update(auth.hash_password(doc.pop("password")))
+def _incoming(req, doc):
+    """A document on its way into the database: ``_users`` documents are checked and their password
+    hashed (``couch_users_db:before_doc_update/3``), so clients sign users up as with CouchDB."""
+    if req.params["db"] == users.USERS_DB:
+        return users.prepare(doc, req.app.password_iterations)
+    return doc
 
 
 def _check_ddoc_admin(req, doc_id):
@@ -85,9 +86,8 @@ async def put(req):
     rev = _rev_from(req, doc)
     if rev is not None:
         doc["_rev"] = rev
-    _hash_user_password(req, doc)
     new_edits = req.query.bool("new_edits", True)
-    result = req.db.put(doc, new_edits=new_edits)
+    result = req.db.put(_incoming(req, doc), new_edits=new_edits)
     return _written(req, result)
 
 
@@ -102,8 +102,7 @@ async def post(req):
         raise BadRequest("Document must be a JSON object")
     if "_id" in doc:
         _check_ddoc_admin(req, doc["_id"] if isinstance(doc["_id"], str) else "")
-    _hash_user_password(req, doc)
-    result = req.db.put(doc)
+    result = req.db.put(_incoming(req, doc))
     return _written(req, result)
 
 
@@ -165,8 +164,7 @@ async def bulk_docs(req):
     for doc in docs:
         if isinstance(doc, dict) and isinstance(doc.get("_id"), str):
             _check_ddoc_admin(req, doc["_id"])
-        _hash_user_password(req, doc)
-    results = req.db.update_docs(docs, new_edits=new_edits)
+    results = req.db.update_docs([_incoming(req, doc) for doc in docs], new_edits=new_edits)
     for row in results:
         row.pop("exception", None)
     return JSONResponse(results, status=201)

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Set up, test, serve and benchmark browsercouch: the one entry point. Standard library only.
+
+    python build.py                  set up only
+    python build.py test [ARGS]      set up, then ruff and pytest ARGS (exit non-zero on any failure)
+    python build.py serve [ARGS]     set up, then exec `browsercouch serve ARGS`
+    python build.py bench [ARGS]     set up, then bench/bench_server.py ARGS
+
+Set-up is the table ``STEPS``. A step names the files its result depends on and where it keeps its stamp
+(a hash of those files); it runs only when the stamp is missing or stale. Stamps live inside what the step
+produces, so deleting ``.venv`` or ``node_modules`` re-runs the step that made it. Add a step by adding a
+row.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+VENV_BIN = VENV / "bin"
+VENV_PYTHON = VENV_BIN / "python"
+NODE_DIR = ROOT / "tests" / "node"
+STAMP_NAME = ".browsercouch-build-stamp"
+LINT_PATHS = ("browsercouch", "tests", "bench", "build.py")
+
+
+class BuildError(Exception):
+    """A set-up step cannot run here (a missing tool, a failed command)."""
+
+
+def log(message):
+    print(f"build.py: {message}", flush=True)
+
+
+def run(*cmd, cwd=ROOT):
+    """Run a command, echoing it; raise ``BuildError`` when it fails."""
+    log("$ " + " ".join(str(part) for part in cmd))
+    if subprocess.run([str(part) for part in cmd], cwd=cwd).returncode != 0:
+        raise BuildError(f"command failed: {cmd[0]}")
+
+
+def need(tool):
+    path = shutil.which(tool)
+    if path is None:
+        raise BuildError(f"{tool} is not on PATH")
+    return path
+
+
+# --- steps ------------------------------------------------------------------------------------------------
+
+def make_venv():
+    run(sys.executable, "-m", "venv", VENV)
+
+
+def install_python_deps():
+    run(VENV_PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[test]")
+
+
+def install_node_deps():
+    # --ignore-scripts: nothing we use needs an install script (leveldown loads the prebuilt binary it
+    # ships), and some (sqlite3's node-pre-gyp) would try to download binaries from GitHub.
+    mode = "ci" if (NODE_DIR / "package-lock.json").exists() else "install"
+    run(need("npm"), mode, "--ignore-scripts", "--no-audit", "--no-fund", cwd=NODE_DIR)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    inputs: tuple  # paths relative to ROOT whose content the result depends on
+    stamp: Path  # inside the step's output, so removing the output re-runs the step
+    action: Callable[[], None]
+    salt: str = ""  # anything else the result depends on
+
+
+STEPS = (
+    Step("python venv", (), VENV / STAMP_NAME, make_venv, salt=sys.version),
+    Step("python packages", ("pyproject.toml",), VENV / f"{STAMP_NAME}-packages", install_python_deps,
+         salt=sys.version),
+    Step("npm reference peers", ("tests/node/package.json", "tests/node/package-lock.json"),
+         NODE_DIR / "node_modules" / STAMP_NAME, install_node_deps),
+)
+
+
+def fingerprint(step):
+    """A hash of the step's name, its salt and its input files' contents."""
+    digest = hashlib.sha256(f"{step.name}\0{step.salt}\0".encode())
+    for name in step.inputs:
+        path = ROOT / name
+        digest.update(f"{name}\0".encode())
+        digest.update(path.read_bytes() if path.exists() else b"<missing>")
+    return digest.hexdigest()
+
+
+def set_up():
+    for step in STEPS:
+        if step.stamp.exists() and step.stamp.read_text() == fingerprint(step):
+            continue
+        log(f"{step.name} ...")
+        started = time.monotonic()
+        step.action()
+        # Hash after the run: `npm install` writes the lock file it then depends on.
+        step.stamp.write_text(fingerprint(step))
+        log(f"{step.name} done in {time.monotonic() - started:.1f} s")
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+
+def cmd_setup(args):
+    if args:
+        raise BuildError(f"unexpected arguments: {' '.join(args)}")
+    log("everything is set up")
+    return 0
+
+
+def cmd_test(args):
+    checks = {
+        "ruff": [VENV_BIN / "ruff", "check", *LINT_PATHS],
+        "pytest": [VENV_PYTHON, "-m", "pytest", *args],
+    }
+    # Run every check even after a failure, so one CI run reports them all.
+    failed = [name for name, cmd in checks.items() if subprocess.run(cmd, cwd=ROOT).returncode]
+    log("FAILED: " + ", ".join(failed) if failed else "ruff and pytest passed")
+    return 1 if failed else 0
+
+
+def cmd_serve(args):
+    exe = VENV_BIN / "browsercouch"
+    os.execv(exe, [str(exe), "serve", *args])
+
+
+def cmd_bench(args):
+    return subprocess.run([VENV_PYTHON, ROOT / "bench" / "bench_server.py", *args], cwd=ROOT).returncode
+
+
+COMMANDS = {"setup": cmd_setup, "test": cmd_test, "serve": cmd_serve, "bench": cmd_bench}
+
+
+def main(argv):
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
+    name, args = (argv[0], argv[1:]) if argv else ("setup", [])
+    if name not in COMMANDS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        set_up()
+        return COMMANDS[name](args)
+    except BuildError as exc:
+        log(f"error: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,65 @@
+"""Shared fixtures: servers under test as real subprocesses on 127.0.0.1 (see ``helpers.py``).
+
+- ``browsercouch_server``: base URL of one in-memory browsercouch for the session (use fresh db names).
+- ``browsercouch_factory``: start browsercouch with extra CLI args (``--data``, ``--admin``, ``--cors``)
+  for one test; every server it started is stopped afterwards.
+- ``pouchdb_server``: base URL of the npm pouchdb-server 4.2.0 reference, in memory, for the session.
+- ``couch_url``: the base URL of each of the two, so a test runs against browsercouch and the reference.
+
+Tests marked ``node`` need Node.js and ``tests/node/node_modules`` (``python build.py`` installs them);
+without them they are skipped with the reason.
+"""
+
+import pytest
+from helpers import node_missing_reason, start_browsercouch, start_pouchdb_server
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = node_missing_reason()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if "node" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browsercouch_server():
+    server = start_browsercouch()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def browsercouch_factory():
+    """``start(*args) -> ServerProcess`` (``.url``, ``.stop()``); a stopped server may be started again
+    on the same ``--data`` directory to test persistence."""
+    servers = []
+
+    def start(*args):
+        server = start_browsercouch(*map(str, args))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pouchdb_server(tmp_path_factory):
+    reason = node_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = start_pouchdb_server(tmp_path_factory.mktemp("pouchdb-server"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=[
+    pytest.param("browsercouch_server", id="browsercouch"),
+    pytest.param("pouchdb_server", id="pouchdb-server", marks=pytest.mark.node),
+])
+def couch_url(request):
+    return request.getfixturevalue(request.param)

@@ -1,0 +1,99 @@
+"""The layers import downwards only, and each layer's public face is pinned (STYLE.md rules 1 and 11)."""
+
+import ast
+import importlib
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "browsercouch"
+
+# What each part of the package may import from browsercouch itself. Anything not listed is an upward or
+# sideways edge. ``errors`` is the shared vocabulary every layer may raise.
+ALLOWED = {
+    "errors": set(),
+    "store": {"errors", "store"},
+    "http": {"http"},
+    "api": {"errors", "store", "api", "__init__"},
+    "cli": {"errors", "store", "api", "http", "__init__"},
+    "__main__": {"cli"},
+    "__init__": set(),
+}
+# Third-party modules only some parts may import: uvicorn is the native shell, js/pyodide the browser.
+RESTRICTED = {"uvicorn": {"cli"}, "js": {"browser"}, "pyodide": {"browser"}}
+
+PUBLIC = {
+    "browsercouch.store": {"Couch", "Database", "revtree", "validate_db_name"},
+    "browsercouch.api": {"CouchApp"},
+}
+
+
+def _part(path):
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _imports(path):
+    """``(browsercouch_parts, top_level_modules)`` imported by one source file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package_parts = path.relative_to(PACKAGE).parts[:-1]
+    inner, outer = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                _classify(alias.name, inner, outer)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package_parts[: len(package_parts) - node.level + 1]
+                target = list(base) + (node.module.split(".") if node.module else [])
+                names = [target] if node.module else [target + [a.name] for a in node.names]
+                for parts in names:
+                    inner.add(parts[0] if parts and _is_module(parts[0]) else "__init__")
+            else:
+                _classify(node.module, inner, outer)
+    return inner, outer
+
+
+def _is_module(name):
+    return (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").exists()
+
+
+def _classify(module, inner, outer):
+    parts = module.split(".")
+    if parts[0] == "browsercouch":
+        inner.add(parts[1] if len(parts) > 1 else "__init__")
+    else:
+        outer.add(parts[0])
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_point_down(path):
+    part = _part(path)
+    inner, outer = _imports(path)
+    allowed = ALLOWED.get(part)
+    assert allowed is not None, f"{part} has no entry in ALLOWED: decide where it sits"
+    assert inner <= allowed | {part}, f"{path.name} imports {sorted(inner - allowed - {part})}"
+    for module, owners in RESTRICTED.items():
+        assert module not in outer or part in owners, f"{path.name} imports {module}"
+
+
+def test_the_checker_sees_a_bad_edge(tmp_path):
+    """The walker must catch a relative import that climbs into another layer."""
+    bad = PACKAGE / "store" / "_layer_probe.py"
+    bad.write_text("from ..api import CouchApp\n", encoding="utf-8")
+    try:
+        inner, _ = _imports(bad)
+    finally:
+        bad.unlink()
+    assert "api" in inner and not inner <= ALLOWED["store"] | {"store"}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_public_names_are_pinned(module):
+    mod = importlib.import_module(module)
+    assert set(mod.__all__) == PUBLIC[module]
+    for name in mod.__all__:
+        assert hasattr(mod, name)
