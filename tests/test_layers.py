@@ -14,8 +14,9 @@ ALLOWED = {
     "errors": set(),
     "store": {"errors", "store"},
     "http": {"http"},
-    "api": {"errors", "store", "api", "__init__"},
-    "cli": {"errors", "store", "api", "http", "__init__"},
+    "replicator": {"errors", "store", "http", "replicator"},
+    "api": {"errors", "store", "replicator", "api", "__init__"},
+    "cli": {"errors", "store", "api", "http", "replicator", "__init__"},
     "__main__": {"cli"},
     "__init__": set(),
 }

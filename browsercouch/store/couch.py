@@ -17,7 +17,8 @@ from .sqlite import Storage
 
 __all__ = ["Couch", "validate_db_name"]
 
-# couch_db:validate_dbname/1: a lowercase letter, then lowercase letters, digits and _$()+-/.
+# couch_db:validate_dbname/1: a lowercase letter, then lowercase letters, digits and _$()+-/. Used with
+# fullmatch(): with match(), "$" would also accept a name that ends in a newline.
 DB_NAME_RE = re.compile(r"^[a-z][a-z0-9_$()+/-]*$")
 SYSTEM_DBS = frozenset({"_users", "_replicator", "_global_changes"})
 # CouchDB refuses names longer than this (the file name must fit 255 bytes with its suffix).

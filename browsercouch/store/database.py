@@ -2,8 +2,9 @@
 
 The document rules live here, once, over the dumb ``Storage`` below (chairdb's split):
 
-* Interactive edits (``new_edits=true``) must name a current leaf in ``_rev`` (or none, for a new or
-  deleted document), else ``409 conflict``; the new revision is ``pos+1`` with a deterministic hash.
+* Interactive edits (``new_edits=true``) must name a current leaf in ``_rev``, else ``409 conflict``; a
+  new document takes no ``_rev``, and a deleted one only a live edit without ``_rev``, which extends the
+  deleted winner. The new revision is ``pos+1`` with a deterministic hash.
 * Replicated edits (``new_edits=false``) merge the given ``_revisions`` path into the tree; a revision
   already known changes nothing and bumps no sequence.
 * Attachment stubs must exist on the parent revision (``412 missing_stub``); inline data is stored once
