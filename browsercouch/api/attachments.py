@@ -6,8 +6,12 @@ from ..errors import Conflict, RangeNotSatisfiable
 from .documents import _check_ddoc_admin, _if_match
 from .messages import JSONResponse, Response
 
-# RFC 9110 section 14.1.2: a single ``bytes=first-last`` range (or ``first-``, or ``-suffix``).
-SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# RFC 9110 section 14.1.2: a single ``bytes=first-last`` range (or ``first-``, or ``-suffix``), ASCII digits.
+SINGLE_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+# A range position of more digits than this is past the end of any attachment; it is read as FAR, never
+# converted (``int()`` refuses more than 4300 digits).
+MAX_POSITION_DIGITS = 18
+FAR = 10**MAX_POSITION_DIGITS
 
 
 def _doc_id(req):
@@ -42,12 +46,16 @@ def _parse_range(header, size):
     if not first and not last:
         return None
     if not first:
-        first, last = max(size - int(last), 0), size - 1
+        first, last = max(size - _position(last), 0), size - 1
     else:
-        first, last = int(first), min(int(last), size - 1) if last else size - 1
+        first, last = _position(first), min(_position(last), size - 1) if last else size - 1
     if first >= size or first > last:
         raise RangeNotSatisfiable()
     return first, last
+
+
+def _position(digits):
+    return int(digits) if len(digits) <= MAX_POSITION_DIGITS else FAR
 
 
 async def put(req):

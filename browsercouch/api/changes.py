@@ -20,6 +20,11 @@ DEFAULT_TIMEOUT_MS = 60_000
 DEFAULT_HEARTBEAT_MS = 60_000
 # Nobody needs a heartbeat faster than this; it keeps a client from making the server spin.
 MIN_HEARTBEAT_MS = 100
+# Longer timeouts and heartbeats are cut to this (Erlang's ``receive ... after`` limit, 2^32-1 ms, about
+# 50 days): longer waits mean the same, and huge numbers would overflow the event loop's timers.
+MAX_WAIT_MS = 2**32 - 1
+# A sequence number SQLite can hold; anything larger cannot have come from this server.
+MAX_SEQ = 2**63 - 1
 FEEDS = ("normal", "longpoll", "continuous", "eventsource")
 
 
@@ -36,18 +41,30 @@ class ChangesQuery:
         self.all_leaves = query.get("style", "main_only") == "all_docs"
         self.include_docs = query.bool("include_docs")
         self.doc_options = {"conflicts": query.bool("conflicts"), "attachments": query.bool("attachments")}
-        self.timeout = query.int("timeout", DEFAULT_TIMEOUT_MS) / 1000
+        self.timeout = min(query.int("timeout", DEFAULT_TIMEOUT_MS), MAX_WAIT_MS) / 1000
         self.heartbeat = _parse_heartbeat(query.get("heartbeat"))
         self.accept = _make_filter(db, query, body)
 
 
 def _parse_since(value, db):
+    """``since``: ``now``, a number, or an opaque ``N-...`` sequence whose number part we read."""
     if value == "now":
         return db.update_seq
-    head = value.split("-", 1)[0].strip('"')
-    if not head.isdigit():
+    seq = _natural(value.split("-", 1)[0].strip('"'))
+    if seq is None or seq > MAX_SEQ:
         raise BadRequest(f"Malformed sequence supplied in 'since' parameter: {value}")
-    return int(head)
+    return seq
+
+
+def _natural(text):
+    """``text`` as a non-negative integer, or ``None``: ASCII digits only (``str.isdigit`` also takes
+    ``²``, which ``int()`` refuses), and no more than ``int()`` converts (4300 digits)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def _parse_heartbeat(value):
@@ -55,9 +72,10 @@ def _parse_heartbeat(value):
         return None
     if value == "true":
         return DEFAULT_HEARTBEAT_MS / 1000
-    if not value.isdigit():
+    ms = _natural(value)
+    if ms is None:
         raise BadRequest("Invalid heartbeat value. Expecting a positive integer value.")
-    return max(int(value), MIN_HEARTBEAT_MS) / 1000
+    return min(max(ms, MIN_HEARTBEAT_MS), MAX_WAIT_MS) / 1000
 
 
 def _make_filter(db, query, body):
@@ -67,7 +85,8 @@ def _make_filter(db, query, body):
         return None
     if name == "_doc_ids":
         doc_ids = body.get("doc_ids", query.json("doc_ids"))
-        if not isinstance(doc_ids, list):
+        if not isinstance(doc_ids, list) or not all(isinstance(i, str) for i in doc_ids):
+            # couch_changes: every element must be a string too.
             raise BadRequest("`doc_ids` filter parameter is not a list of doc ids.")
         wanted = set(doc_ids)
         return lambda doc_id, tree: doc_id in wanted

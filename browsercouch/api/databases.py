@@ -6,6 +6,10 @@ from ..errors import BadContentType, BadRequest
 from . import auth
 from .messages import JSONResponse, StreamResponse, dumps
 
+# More rows than a database can hold (SQLite's row ids are 64-bit); larger limits and skips mean the same,
+# and would overflow SQLite's integers.
+MAX_ROWS = 2**62
+
 # CouchDB 3.x creates every database admin-only ([couchdb] default_security = admin_only).
 DEFAULT_SECURITY = {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
 
@@ -105,11 +109,12 @@ def _as_bool(value):
 
 
 def _as_count(value, name):
+    """A ``limit`` or ``skip``: a non-negative integer, cut to ``MAX_ROWS`` (no more rows exist)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise BadRequest(f"Invalid value for integer parameter: {name}")
-    return value
+    return min(value, MAX_ROWS)
 
 
 async def all_docs(req):

@@ -1,7 +1,7 @@
 """Document routes: ``GET/PUT/POST/DELETE/COPY`` of documents, ``_local`` documents, ``_bulk_docs``,
 ``_bulk_get``, ``_revs_diff`` and ``_missing_revs``."""
 
-from ..errors import BadRequest, Conflict
+from ..errors import BadRequest, Conflict, CouchError
 from . import auth, users
 from .messages import JSONResponse, Response
 
@@ -65,7 +65,10 @@ def _open_revs(req, doc_id, options):
 
 def _rev_from(req, doc):
     """The revision a write applies to: ``?rev=``, ``If-Match`` or the body's ``_rev``; they must agree."""
-    revs = {r for r in (req.query.get("rev"), _if_match(req), doc.get("_rev") if doc else None) if r}
+    body_rev = doc.get("_rev") if doc else None
+    if body_rev is not None and not isinstance(body_rev, str):
+        raise BadRequest("Invalid rev format")  # couch_doc:parse_rev/1 takes strings only
+    revs = {r for r in (req.query.get("rev"), _if_match(req), body_rev) if r}
     if len(revs) > 1:
         raise BadRequest("Document rev from request body and query string have different values")
     return revs.pop() if revs else None
@@ -161,13 +164,41 @@ async def bulk_docs(req):
     new_edits = body.get("new_edits", True)
     if not isinstance(new_edits, bool):
         raise BadRequest("`new_edits` parameter must be a boolean.")
-    for doc in docs:
+    prepared = [_prepare_bulk_doc(req, doc) for doc in docs]
+    results = iter(req.db.update_docs([d for d in prepared if not isinstance(d, CouchError)],
+                                      new_edits=new_edits))
+    rows = []
+    for doc, item in zip(docs, prepared, strict=True):
+        if isinstance(item, CouchError):
+            rows.append(_refused_row(doc, item))
+        elif new_edits:
+            rows.append(next(results))
+    rows.extend(results)  # with new_edits=false the store answers failures only, not one row per doc
+    for row in rows:
+        row.pop("exception", None)
+    return JSONResponse(rows, status=201)
+
+
+def _prepare_bulk_doc(req, doc):
+    """A ``_bulk_docs`` document as it will be written, or the ``CouchError`` that refuses it alone.
+
+    A design document from a non-admin and an invalid ``_users`` document fail on their own, as
+    validation does in CouchDB (``couch_db:validate_doc_update/3``): an error row, not a failed request.
+    """
+    try:
         if isinstance(doc, dict) and isinstance(doc.get("_id"), str):
             _check_ddoc_admin(req, doc["_id"])
-    results = req.db.update_docs([_incoming(req, doc) for doc in docs], new_edits=new_edits)
-    for row in results:
-        row.pop("exception", None)
-    return JSONResponse(results, status=201)
+        return _incoming(req, doc)
+    except CouchError as err:
+        return err
+
+
+def _refused_row(doc, err):
+    row = {"id": doc.get("_id")}
+    if isinstance(doc.get("_rev"), str):
+        row["rev"] = doc["_rev"]
+    row.update(err.to_json())
+    return row
 
 
 async def bulk_get(req):

@@ -1,0 +1,186 @@
+"""Attachments (``api/attachments.py`` and inline ``_attachments``): base64 in documents, stubs, the
+standalone resource with ETags and byte ranges."""
+
+import base64
+import hashlib
+
+import pytest
+
+from .util import expect_error, expect_json
+
+DATA = b"hello attachment world"
+
+
+def _digest(data):
+    # CouchDB's attachment digest: "md5-" + base64 of the raw md5 (DESIGN.md section 3).
+    return "md5-" + base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def _b64(data):
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture
+def with_att(client, db):
+    """``db`` with ``doc`` holding ``a.txt`` (DATA, text/plain); returns ``(db, rev)``."""
+    doc = {"_attachments": {"a.txt": {"content_type": "text/plain", "data": _b64(DATA)}}}
+    rev = client.put(f"/{db}/doc", json=doc).json()["rev"]
+    return db, rev
+
+
+def test_inline_attachment_becomes_a_stub(client, with_att):
+    db, rev = with_att
+    stub = client.get(f"/{db}/doc").json()["_attachments"]["a.txt"]
+    assert stub == {"content_type": "text/plain", "digest": _digest(DATA), "length": len(DATA),
+                    "revpos": 1, "stub": True}
+
+
+def test_attachments_true_inlines_data(client, with_att):
+    db, _ = with_att
+    att = client.get(f"/{db}/doc?attachments=true").json()["_attachments"]["a.txt"]
+    assert base64.b64decode(att["data"]) == DATA
+    assert "stub" not in att and att["digest"] == _digest(DATA)
+
+
+def test_get_attachment(client, with_att):
+    db, rev = with_att
+    response = client.get(f"/{db}/doc/a.txt")
+    assert response.status == 200 and response.body == DATA
+    assert response.header("content-type") == "text/plain"
+    assert response.header("etag") == '"' + _digest(DATA)[4:] + '"'
+    assert response.header("accept-ranges") == "bytes"
+    assert client.get(f"/{db}/doc/a.txt?rev={rev}").body == DATA
+    head = client.head(f"/{db}/doc/a.txt")
+    assert head.status == 200 and head.body == b""
+    assert head.header("content-length") == str(len(DATA))
+
+
+def test_attachment_etag_304(client, with_att):
+    db, _ = with_att
+    etag = client.get(f"/{db}/doc/a.txt").header("etag")
+    response = client.get(f"/{db}/doc/a.txt", headers={"If-None-Match": etag})
+    assert response.status == 304 and response.body == b""
+
+
+@pytest.mark.parametrize("header, status, body, content_range", [
+    ("bytes=0-4", 206, DATA[0:5], f"bytes 0-4/{len(DATA)}"),
+    ("bytes=6-", 206, DATA[6:], f"bytes 6-{len(DATA) - 1}/{len(DATA)}"),
+    ("bytes=-5", 206, DATA[-5:], f"bytes {len(DATA) - 5}-{len(DATA) - 1}/{len(DATA)}"),
+    ("bytes=3-1000", 206, DATA[3:], f"bytes 3-{len(DATA) - 1}/{len(DATA)}"),
+    ("bytes=0-1,4-5", 200, DATA, None),
+    ("items=0-1", 200, DATA, None),
+    ("bytes=0-" + "9" * 5000, 206, DATA, f"bytes 0-{len(DATA) - 1}/{len(DATA)}"),
+    ("bytes=-" + "9" * 5000, 206, DATA, f"bytes 0-{len(DATA) - 1}/{len(DATA)}"),
+])
+def test_range(client, with_att, header, status, body, content_range):
+    db, _ = with_att
+    response = client.get(f"/{db}/doc/a.txt", headers={"Range": header})
+    assert response.status == status and response.body == body
+    assert response.header("content-range") == content_range
+
+
+@pytest.mark.parametrize("header", ["bytes=100-", "bytes=5-2", f"bytes={len(DATA)}-",
+                                    "bytes=" + "9" * 5000 + "-"])
+def test_unsatisfiable_range_is_416(client, with_att, header):
+    db, _ = with_att
+    expect_error(client.get(f"/{db}/doc/a.txt", headers={"Range": header}), 416,
+                 "requested_range_not_satisfiable")
+
+
+def test_missing_attachment(client, with_att):
+    db, _ = with_att
+    expect_error(client.get(f"/{db}/doc/nope.txt"), 404, "not_found")
+    expect_error(client.get(f"/{db}/nodoc/a.txt"), 404, "not_found")
+
+
+def test_put_attachment(client, db):
+    # A standalone PUT on a missing document creates it (chttpd_db:db_attachment_req/3).
+    response = client.put(f"/{db}/doc/dir/b.bin", body=b"\x00\x01\x02",
+                          headers={"Content-Type": "application/octet-stream"})
+    body = expect_json(response, 201)
+    assert body["ok"] is True and body["id"] == "doc" and body["rev"].startswith("1-")
+    assert response.header("etag") == f'"{body["rev"]}"'
+    got = client.get(f"/{db}/doc/dir/b.bin")
+    assert got.body == b"\x00\x01\x02" and got.header("content-type") == "application/octet-stream"
+    # The next one needs the rev, by query or If-Match.
+    expect_error(client.put(f"/{db}/doc/c.txt", body=b"c", headers={"Content-Type": "text/plain"}),
+                 409, "conflict")
+    rev = client.put(f"/{db}/doc/c.txt?rev={body['rev']}", body=b"c",
+                     headers={"Content-Type": "text/plain"}).json()["rev"]
+    rev = client.put(f"/{db}/doc/d.txt", body=b"", headers={"If-Match": rev}).json()["rev"]
+    names = sorted(client.get(f"/{db}/doc").json()["_attachments"])
+    assert names == ["c.txt", "d.txt", "dir/b.bin"]
+    assert client.get(f"/{db}/doc/d.txt").body == b""
+
+
+def test_delete_attachment(client, with_att):
+    db, rev = with_att
+    expect_error(client.delete(f"/{db}/doc/a.txt"), 409, "conflict")
+    response = client.delete(f"/{db}/doc/a.txt?rev={rev}")
+    new_rev = expect_json(response)["rev"]
+    assert new_rev.startswith("2-")
+    assert "_attachments" not in client.get(f"/{db}/doc").json()
+    expect_error(client.get(f"/{db}/doc/a.txt"), 404, "not_found")
+    # The old revision still has it.
+    assert client.get(f"/{db}/doc/a.txt?rev={rev}").body == DATA
+    expect_error(client.delete(f"/{db}/doc/a.txt?rev={new_rev}"), 404, "not_found")
+
+
+def test_stub_keeps_the_attachment(client, with_att):
+    db, rev = with_att
+    doc = {"_rev": rev, "v": 2, "_attachments": {"a.txt": {"stub": True}}}
+    rev2 = client.put(f"/{db}/doc", json=doc).json()["rev"]
+    stub = client.get(f"/{db}/doc").json()["_attachments"]["a.txt"]
+    assert stub["revpos"] == 1 and stub["digest"] == _digest(DATA)
+    assert client.get(f"/{db}/doc/a.txt?rev={rev2}").body == DATA
+
+
+def test_missing_stub_is_412(client, with_att):
+    db, rev = with_att
+    doc = {"_rev": rev, "_attachments": {"other.txt": {"stub": True}}}
+    expect_error(client.put(f"/{db}/doc", json=doc), 412, "missing_stub")
+    doc = {"_attachments": {"x": {"stub": True}}}
+    expect_error(client.put(f"/{db}/fresh", json=doc), 412, "missing_stub")
+    rows = client.post(f"/{db}/_bulk_docs", json={"docs": [{"_id": "fresh2", **doc}]}).json()
+    assert rows[0]["error"] == "missing_stub"
+
+
+def test_attachments_since(client, with_att):
+    db, rev1 = with_att
+    doc = client.get(f"/{db}/doc").json()
+    doc["_attachments"]["b.txt"] = {"content_type": "text/plain", "data": _b64(b"bee")}
+    rev2 = client.put(f"/{db}/doc", json=doc).json()["rev"]
+    atts = client.get(f'/{db}/doc?atts_since=["{rev1}"]').json()["_attachments"]
+    assert atts["a.txt"].get("stub") is True and "data" not in atts["a.txt"]
+    assert base64.b64decode(atts["b.txt"]["data"]) == b"bee"
+    atts = client.get(f'/{db}/doc?atts_since=["{rev2}"]').json()["_attachments"]
+    assert all(att.get("stub") for att in atts.values())
+    atts = client.get(f'/{db}/doc?atts_since=["9-{"f" * 32}"]').json()["_attachments"]
+    assert all("data" in att for att in atts.values())
+
+
+@pytest.mark.parametrize("value", ["x", "5", '"1-abc"', '["garbage"]', "[1]"])
+def test_bad_atts_since_is_400(client, with_att, value):
+    db, _ = with_att
+    expect_error(client.get(f"/{db}/doc?atts_since={value}"), 400, "bad_request")
+
+
+def test_bulk_get_atts_since(client, with_att):
+    db, rev1 = with_att
+    body = {"docs": [{"id": "doc", "atts_since": [rev1]}, {"id": "doc"}]}
+    results = expect_json(client.post(f"/{db}/_bulk_get?attachments=true", json=body))["results"]
+    assert results[0]["docs"][0]["ok"]["_attachments"]["a.txt"]["data"] == _b64(DATA)
+
+
+def test_replicated_attachment_keeps_revpos(client, db):
+    doc = {"_id": "r", "_rev": "3-" + "c" * 32, "_revisions": {"start": 3, "ids": ["c" * 32, "b" * 32]},
+           "_attachments": {"f": {"content_type": "text/plain", "data": _b64(b"x"), "revpos": 2}}}
+    assert client.post(f"/{db}/_bulk_docs", json={"docs": [doc], "new_edits": False}).json() == []
+    assert client.get(f"/{db}/r").json()["_attachments"]["f"]["revpos"] == 2
+
+
+def test_design_doc_attachment(client, db):
+    response = client.put(f"/{db}/_design/app/index.html", body=b"<p>hi</p>",
+                          headers={"Content-Type": "text/html"})
+    assert expect_json(response, 201)["id"] == "_design/app"
+    assert client.get(f"/{db}/_design/app/index.html").body == b"<p>hi</p>"

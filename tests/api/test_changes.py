@@ -1,0 +1,259 @@
+"""``_changes`` (``api/changes.py``): normal, longpoll, continuous and eventsource feeds, filters."""
+
+import asyncio
+import json
+
+import pytest
+
+from .util import expect_error, expect_json, read_lines
+
+
+def _seq(value):
+    return int(str(value).split("-")[0])
+
+
+@pytest.fixture
+def three(client, db):
+    """``db`` with documents a, b, c written in that order, then ``a`` updated (so: b, c, a)."""
+    revs = {r["id"]: r["rev"] for r in client.post(
+        f"/{db}/_bulk_docs", json={"docs": [{"_id": "a", "t": 1}, {"_id": "b", "t": 2}]}).json()}
+    client.put(f"/{db}/c", json={"t": 3})
+    client.put(f"/{db}/a", json={"_rev": revs["a"], "t": 4})
+    return db
+
+
+def _ids(body):
+    return [row["id"] for row in body["results"]]
+
+
+def test_normal(client, three):
+    body = expect_json(client.get(f"/{three}/_changes"))
+    assert _ids(body) == ["b", "c", "a"]
+    assert body["pending"] == 0
+    assert _seq(body["last_seq"]) == _seq(body["results"][-1]["seq"])
+    row = body["results"][-1]
+    assert row["changes"] == [{"rev": client.get(f"/{three}/a").json()["_rev"]}]
+    assert "doc" not in row
+
+
+def test_since_limit_and_pending(client, three):
+    body = client.get(f"/{three}/_changes?limit=1").json()
+    assert _ids(body) == ["b"] and body["pending"] == 2
+    body = client.get(f"/{three}/_changes?since={body['last_seq']}").json()
+    assert _ids(body) == ["c", "a"]
+    since_now = client.get(f"/{three}/_changes?since=now").json()
+    assert since_now["results"] == [] and _seq(since_now["last_seq"]) == _seq(body["last_seq"])
+
+
+def test_descending(client, three):
+    assert _ids(client.get(f"/{three}/_changes?descending=true").json()) == ["a", "c", "b"]
+    assert _ids(client.get(f"/{three}/_changes?descending=true&limit=1").json()) == ["a"]
+
+
+def test_include_docs_and_deleted(client, three):
+    rev = client.get(f"/{three}/b").json()["_rev"]
+    client.delete(f"/{three}/b?rev={rev}")
+    rows = client.get(f"/{three}/_changes?include_docs=true").json()["results"]
+    by_id = {row["id"]: row for row in rows}
+    assert by_id["a"]["doc"]["t"] == 4
+    assert by_id["b"]["deleted"] is True and by_id["b"]["doc"]["_deleted"] is True
+    assert "deleted" not in by_id["a"]
+
+
+def test_style_all_docs_and_conflicts(client, db):
+    rev1 = client.put(f"/{db}/d", json={}).json()["rev"]
+    h = rev1[2:]
+    docs = [{"_id": "d", "_rev": f"2-{x * 32}", "_revisions": {"start": 2, "ids": [x * 32, h]}} for x in "ab"]
+    client.post(f"/{db}/_bulk_docs", json={"docs": docs, "new_edits": False})
+    row = client.get(f"/{db}/_changes?style=all_docs").json()["results"][0]
+    assert sorted(c["rev"] for c in row["changes"]) == ["2-" + "a" * 32, "2-" + "b" * 32]
+    row = client.get(f"/{db}/_changes").json()["results"][0]
+    assert row["changes"] == [{"rev": "2-" + "b" * 32}]
+    row = client.get(f"/{db}/_changes?include_docs=true&conflicts=true").json()["results"][0]
+    assert row["doc"]["_conflicts"] == ["2-" + "a" * 32]
+
+
+def test_doc_ids_filter_get_and_post(client, three):
+    body = client.get(f'/{three}/_changes?filter=_doc_ids&doc_ids=["a","c","zz"]').json()
+    assert _ids(body) == ["c", "a"]
+    body = client.post(f"/{three}/_changes?filter=_doc_ids", json={"doc_ids": ["b"]}).json()
+    assert _ids(body) == ["b"]
+    expect_error(client.post(f"/{three}/_changes?filter=_doc_ids", json={"doc_ids": "b"}), 400, "bad_request")
+    expect_error(client.get(f"/{three}/_changes?filter=_doc_ids"), 400, "bad_request")
+
+
+def test_doc_ids_filter_with_limit_reports_last_seq(client, three):
+    body = client.post(f"/{three}/_changes?filter=_doc_ids&limit=1", json={"doc_ids": ["c", "a"]}).json()
+    assert _ids(body) == ["c"]
+    body = client.post(f"/{three}/_changes?filter=_doc_ids&since={body['last_seq']}",
+                       json={"doc_ids": ["c", "a"]}).json()
+    assert _ids(body) == ["a"]
+
+
+@pytest.mark.parametrize("doc_ids", [[{}], [["a"]], [1], [None], ["a", 5]])
+def test_doc_ids_must_be_strings(client, three, doc_ids):
+    # couch_changes checks every element: "`doc_ids` filter parameter is not a list of doc ids."
+    expect_error(client.post(f"/{three}/_changes?filter=_doc_ids", json={"doc_ids": doc_ids}), 400,
+                 "bad_request", "`doc_ids` filter parameter is not a list of doc ids.")
+
+
+def test_huge_timeouts_and_heartbeats_are_fine(client, three):
+    for query in ("feed=longpoll&timeout=" + "9" * 400, "feed=longpoll&heartbeat=" + "9" * 400,
+                  "feed=continuous&limit=1&timeout=99999999999999999999"):
+        assert client.get(f"/{three}/_changes?{query}").status == 200
+
+
+def test_opaque_couchdb_sequences(client, three):
+    # CouchDB 3.x sequences look like "3-g1AAAA..."; the number part is what we can use.
+    body = client.get(f"/{three}/_changes?since=2-g1AAAAB1eJzLYWBgYMpgTmHgz8tPSTV0MDQy").json()
+    assert _ids(body) == ["c", "a"]
+
+
+def test_selector_filter(client, three):
+    body = client.post(f"/{three}/_changes?filter=_selector", json={"selector": {"t": {"$gt": 2}}}).json()
+    assert _ids(body) == ["c", "a"]
+    expect_error(client.post(f"/{three}/_changes?filter=_selector", json={}), 400, "bad_request")
+    response = client.post(f"/{three}/_changes?filter=_selector", json={"selector": []})
+    expect_error(response, 400, "bad_request")
+
+
+def test_design_filter(client, three):
+    client.put(f"/{three}/_design/x", json={})
+    assert _ids(client.get(f"/{three}/_changes?filter=_design").json()) == ["_design/x"]
+
+
+def test_unknown_filter_is_400(client, three):
+    expect_error(client.get(f"/{three}/_changes?filter=app/by_type"), 400, "bad_request")
+
+
+@pytest.mark.parametrize("query", ["feed=bogus", "since=abc", "limit=-1", "limit=x", "descending=2",
+                                   "timeout=x", "heartbeat=x", "heartbeat=-5", "include_docs=maybe",
+                                   "since=99999999999999999999999", "since=%C2%B2", "heartbeat=%C2%B2",
+                                   "since=-1", "timeout=" + "9" * 5000, "heartbeat=" + "9" * 5000,
+                                   "since=" + "9" * 5000])
+def test_bad_parameters_are_400(client, three, query):
+    expect_error(client.get(f"/{three}/_changes?{query}"), 400, "bad_request")
+
+
+@pytest.mark.parametrize("body", [b"[]", b"5", b"{", b'"x"'])
+def test_bad_post_bodies_are_400(client, three, body):
+    response = client.post(f"/{three}/_changes", body=body, headers={"Content-Type": "application/json"})
+    expect_error(response, 400, "bad_request")
+
+
+def test_longpoll_returns_at_once_when_there_are_changes(client, three):
+    body = expect_json(client.get(f"/{three}/_changes?feed=longpoll"))
+    assert _ids(body) == ["b", "c", "a"]
+
+
+def test_longpoll_times_out_empty(client, three):
+    body = expect_json(client.get(f"/{three}/_changes?feed=longpoll&since=now&timeout=100"))
+    assert body["results"] == [] and _seq(body["last_seq"]) == 4
+
+
+def test_longpoll_wakes_on_a_write(client, three):
+    async def scenario():
+        listener = await client.connect()
+        poll = asyncio.ensure_future(client.arequest(
+            "GET", f"/{three}/_changes?feed=longpoll&since=now&timeout=10000&heartbeat=200", conn=listener))
+        await asyncio.sleep(0.3)
+        assert not poll.done()
+        await client.arequest("PUT", f"/{three}/new", json={})
+        response = await asyncio.wait_for(poll, 5)
+        await listener.close()
+        return response
+
+    response = client.run(scenario())
+    # Heartbeats are blank lines before the JSON; the body must still parse.
+    body = json.loads(response.body)
+    assert _ids(body) == ["new"]
+    assert response.body.startswith(b"\n")
+
+
+def test_longpoll_filtered_waits_for_a_matching_change(client, three):
+    async def scenario():
+        listener = await client.connect()
+        poll = asyncio.ensure_future(client.arequest(
+            "POST", f"/{three}/_changes?feed=longpoll&since=now&timeout=10000&filter=_doc_ids",
+            json={"doc_ids": ["wanted"]}, conn=listener))
+        await client.arequest("PUT", f"/{three}/other", json={})
+        await asyncio.sleep(0.2)
+        assert not poll.done()
+        await client.arequest("PUT", f"/{three}/wanted", json={})
+        response = await asyncio.wait_for(poll, 5)
+        await listener.close()
+        return response
+
+    assert _ids(json.loads(client.run(scenario()).body)) == ["wanted"]
+
+
+def test_continuous(client, three):
+    async def scenario():
+        listener = await client.connect()
+        async with listener.stream("GET", f"/{three}/_changes?feed=continuous&timeout=10000") as feed:
+            assert feed.status == 200
+            lines = await read_lines(feed, 3)
+            await client.arequest("PUT", f"/{three}/live", json={})
+            lines += await read_lines(feed, 1)
+        return [json.loads(line) for line in lines if line.strip()]
+
+    rows = client.run(scenario())
+    assert [row["id"] for row in rows] == ["b", "c", "a", "live"]
+
+
+def test_continuous_ends_with_last_seq(client, three):
+    response = client.get(f"/{three}/_changes?feed=continuous&timeout=100")
+    lines = [json.loads(line) for line in response.body.splitlines() if line.strip()]
+    assert [row["id"] for row in lines[:-1]] == ["b", "c", "a"]
+    assert _seq(lines[-1]["last_seq"]) == 4 and "pending" in lines[-1]
+
+
+def test_continuous_limit(client, three):
+    response = client.get(f"/{three}/_changes?feed=continuous&limit=2&timeout=10000")
+    lines = [json.loads(line) for line in response.body.splitlines() if line.strip()]
+    assert [row.get("id") for row in lines] == ["b", "c", None]
+
+
+def test_continuous_heartbeat(client, three):
+    async def scenario():
+        listener = await client.connect()
+        target = f"/{three}/_changes?feed=continuous&since=now&heartbeat=100&timeout=10000"
+        async with listener.stream("GET", target) as feed:
+            data = b""
+            async with asyncio.timeout(5):
+                async for chunk in feed.aiter_bytes():
+                    data += chunk
+                    if data.count(b"\n") >= 2:
+                        break
+        return data
+
+    assert client.run(scenario()).strip() == b""
+
+
+def test_eventsource(client, three):
+    async def scenario():
+        listener = await client.connect()
+        async with listener.stream("GET", f"/{three}/_changes?feed=eventsource&timeout=10000") as feed:
+            assert feed.header("content-type").startswith("text/event-stream")
+            lines = await read_lines(feed, 6)
+        return lines
+
+    lines = [line for line in client.run(scenario()) if line.strip()]
+    data = [json.loads(line[len(b"data: "):]) for line in lines if line.startswith(b"data: ")]
+    ids = [line for line in lines if line.startswith(b"id: ")]
+    assert [row["id"] for row in data] == ["b", "c", "a"]
+    assert len(ids) == 3
+
+
+def test_feed_ends_when_the_database_is_deleted(client, three):
+    async def scenario():
+        listener = await client.connect()
+        poll = asyncio.ensure_future(client.arequest(
+            "GET", f"/{three}/_changes?feed=longpoll&since=now&timeout=10000", conn=listener))
+        await asyncio.sleep(0.2)
+        await client.arequest("DELETE", f"/{three}")
+        response = await asyncio.wait_for(poll, 5)
+        await listener.close()
+        return response
+
+    assert client.run(scenario()).status == 200
