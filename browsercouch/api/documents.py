@@ -1,9 +1,11 @@
 """Document routes: ``GET/PUT/POST/DELETE/COPY`` of documents, ``_local`` documents, ``_bulk_docs``,
 ``_bulk_get``, ``_revs_diff`` and ``_missing_revs``."""
 
+import base64
+
 from ..errors import BadRequest, Conflict, CouchError
-from . import auth, users
-from .messages import JSONResponse, Response
+from . import auth, multipart, users
+from .messages import JSONResponse, Response, StreamResponse
 
 # GET /db/doc flags that are plain booleans (chttpd_db:parse_doc_query/1).
 DOC_FLAGS = ("revs", "revs_info", "conflicts", "deleted_conflicts", "attachments", "local_seq", "latest",
@@ -52,15 +54,52 @@ async def get(req):
     etag = _etag(doc["_rev"])
     if _not_modified(req, etag):
         return Response(304, headers=[("ETag", etag)], content_type=None)
+    inline = _inline_attachments(doc)
+    if inline and _accepts(req, "multipart/related"):
+        boundary = multipart.new_boundary()
+        return StreamResponse(_aiter(multipart.related_parts(doc, inline, boundary)),
+                              headers=[("ETag", etag)],
+                              content_type=f'multipart/related; boundary="{boundary}"')
     return JSONResponse(doc, headers=[("ETag", etag)])
 
 
+def _accepts(req, media_type):
+    return media_type in req.headers.get("accept", "")
+
+
+def _inline_attachments(doc):
+    """``[(name, content_type, bytes)]`` of the attachments sent with their data."""
+    return [(name, att.get("content_type", "application/octet-stream"), base64.b64decode(att["data"]))
+            for name, att in doc.get("_attachments", {}).items() if "data" in att]
+
+
+async def _aiter(chunks):
+    for chunk in chunks:
+        yield chunk
+
+
 def _open_revs(req, doc_id, options):
+    """``open_revs`` as a JSON array, or as ``multipart/mixed`` when the client accepts it (CouchDB's
+    replicator does, for documents with attachments: ``chttpd_db:send_docs_multipart/3``)."""
     raw = req.query.get("open_revs")
     revs = "all" if raw == "all" else req.query.json("open_revs")
     if revs != "all" and (not isinstance(revs, list) or not all(isinstance(r, str) for r in revs)):
         raise BadRequest("Invalid open_revs value")
-    return JSONResponse(req.db.open_revs(doc_id, revs, **options))
+    found = req.db.open_revs(doc_id, revs, **options)
+    if not _accepts(req, "multipart/mixed"):
+        return JSONResponse(found)
+    boundary = multipart.new_boundary()
+    return StreamResponse(_aiter(multipart.mixed_parts(_mixed_entries(found), boundary)),
+                          content_type=f'multipart/mixed; boundary="{boundary}"')
+
+
+def _mixed_entries(found):
+    for row in found:
+        if "missing" in row:
+            yield "json", row, True
+            continue
+        inline = _inline_attachments(row["ok"])
+        yield ("related", row["ok"], inline) if inline else ("json", row["ok"], False)
 
 
 def _rev_from(req, doc):
@@ -82,16 +121,26 @@ def _if_match(req):
 async def put(req):
     doc_id = req.params["doc"]
     _check_ddoc_admin(req, doc_id)
-    doc = await req.json()
-    if not isinstance(doc, dict):
-        raise BadRequest("Document must be a JSON object")
+    doc, attachment_data = await _read_doc(req)
     doc["_id"] = doc_id
     rev = _rev_from(req, doc)
     if rev is not None:
         doc["_rev"] = rev
     new_edits = req.query.bool("new_edits", True)
-    result = req.db.put(_incoming(req, doc), new_edits=new_edits)
+    result = req.db.put(_incoming(req, doc), new_edits=new_edits,
+                        attachment_data={(doc_id, name): data for name, data in attachment_data.items()})
     return _written(req, result)
+
+
+async def _read_doc(req):
+    """The document of a ``PUT``: JSON, or ``multipart/related`` with attachment bodies (what CouchDB's
+    replicator sends for documents with attachments); returns ``(doc, {name: bytes})``."""
+    if req.content_type == "multipart/related":
+        return multipart.read_related(await req.body(), req.headers.get("content-type"))
+    doc = await req.json()
+    if not isinstance(doc, dict):
+        raise BadRequest("Document must be a JSON object")
+    return doc, {}
 
 
 def _written(req, result, status=201):

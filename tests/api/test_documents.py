@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from browsercouch.api import multipart
+
 from .util import expect_error, expect_json
 
 REV = re.compile(r"^\d+-[0-9a-f]{32}$")
@@ -506,22 +508,45 @@ def test_put_new_edits_false(client, db):
 
 
 # Apache CouchDB's replicator (DESIGN.md section 3) asks for a document with attachments as
-# multipart/mixed and writes one as multipart/related; neither is served yet (api/multipart.py is in
-# progress). Not strict, so the tests simply start passing; then drop the marker.
-MULTIPART_MISSING = pytest.mark.xfail(reason="multipart open_revs / PUT not wired into the routes yet")
+# multipart/mixed and writes one as multipart/related.
 
 
-@MULTIPART_MISSING
 def test_open_revs_as_multipart_mixed(client, db):
     doc = {"_attachments": {"a.txt": {"content_type": "text/plain", "data": "aGk="}}}
     rev = client.put(f"/{db}/doc", json=doc).json()["rev"]
-    response = client.get(f'/{db}/doc?open_revs=["{rev}"]&latest=true&revs=true',
+    response = client.get(f'/{db}/doc?open_revs=["{rev}","9-zz"]&latest=true&revs=true&attachments=true',
                           headers={"Accept": "multipart/mixed"})
     assert response.status == 200
-    assert response.header("content-type").startswith("multipart/mixed")
+    content_type = response.header("content-type")
+    assert content_type.startswith("multipart/mixed")
+    found, missing = multipart.parse(response.body, multipart.boundary_of(content_type))
+    assert json.loads(missing[1]) == {"missing": "9-zz"} and 'error="true"' in missing[0]["content-type"]
+    inner_doc, data = multipart.read_related(found[1], found[0]["content-type"])
+    assert inner_doc["_rev"] == rev and inner_doc["_revisions"]["start"] == 1
+    assert inner_doc["_attachments"]["a.txt"]["follows"] is True and data == {"a.txt": b"hi"}
 
 
-@MULTIPART_MISSING
+def test_open_revs_multipart_sends_stubs_older_than_atts_since(client, db):
+    doc = {"_attachments": {"a.txt": {"content_type": "text/plain", "data": "aGk="}}}
+    first = client.put(f"/{db}/doc", json=doc).json()["rev"]
+    stub = {"_attachments": {"a.txt": {"stub": True}}, "x": 1}
+    second = client.put(f"/{db}/doc?rev={first}", json=stub).json()["rev"]
+    response = client.get(f'/{db}/doc?open_revs=["{second}"]&atts_since=["{first}"]',
+                          headers={"Accept": "multipart/mixed"})
+    (headers, body), = multipart.parse(response.body, multipart.boundary_of(response.header("content-type")))
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["_attachments"]["a.txt"]["stub"] is True
+
+
+def test_get_with_attachments_as_multipart_related(client, db):
+    doc = {"_attachments": {"a.txt": {"content_type": "text/plain", "data": "aGk="}}}
+    client.put(f"/{db}/doc", json=doc)
+    response = client.get(f"/{db}/doc?attachments=true", headers={"Accept": "multipart/related"})
+    assert response.header("content-type").startswith("multipart/related")
+    got, data = multipart.read_related(response.body, response.header("content-type"))
+    assert got["_id"] == "doc" and data == {"a.txt": b"hi"}
+
+
 def test_put_multipart_related_new_edits_false(client, db):
     boundary = "abc"
     doc = {"_id": "m", "_rev": "1-" + "a" * 32, "_revisions": {"start": 1, "ids": ["a" * 32]},
