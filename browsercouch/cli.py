@@ -1,4 +1,5 @@
-"""The ``browsercouch`` command: ``browsercouch serve`` runs the CouchDB-compatible server natively.
+"""The ``browsercouch`` command: ``browsercouch serve`` runs the CouchDB-compatible server natively;
+``browsercouch replicate SOURCE TARGET`` and ``browsercouch sync A B`` run replications.
 
 This is the only module that imports uvicorn (native serving); the browser runtime serves the same
 ``CouchApp`` through ``browsercouch.http``'s h11 driver instead.
@@ -7,13 +8,17 @@ This is the only module that imports uvicorn (native serving); the browser runti
 import argparse
 import asyncio
 import ipaddress
+import json
 import logging
 import socket
 import sys
+import time
 
 from . import __version__
 from .api import CouchApp
 from .api.auth import format_admin_hash, hash_password, parse_admin_hash
+from .errors import CouchError
+from .replicator import Replication, ReplicationOptions, open_endpoint, tcp_client
 from .store import Couch
 
 __all__ = ["main"]
@@ -40,7 +45,34 @@ def build_parser():
     serve.add_argument("--cors", action="append", default=[], metavar="ORIGIN",
                        help="allow cross-origin requests from ORIGIN (repeatable; * for any)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    replicate = commands.add_parser(
+        "replicate", help="copy what is new from SOURCE to TARGET",
+        description="Replicate SOURCE to TARGET: each an http(s)://[user:pass@]host:port/db URL, or a local "
+        "database name with --data.")
+    replicate.add_argument("source", metavar="SOURCE")
+    replicate.add_argument("target", metavar="TARGET")
+    _replication_arguments(replicate)
+    sync = commands.add_parser("sync", help="replicate A to B and B to A together",
+                               description="Replicate A to B and B to A at the same time.")
+    sync.add_argument("source", metavar="A")
+    sync.add_argument("target", metavar="B")
+    _replication_arguments(sync)
     return parser
+
+
+def _replication_arguments(parser):
+    parser.add_argument("--data", metavar="DIR",
+                        help="directory of the local databases (do not share it with a running server)")
+    parser.add_argument("--continuous", action="store_true",
+                        help="keep replicating new changes until interrupted (Ctrl-C)")
+    parser.add_argument("--create-target", action="store_true", help="create the target database if missing")
+    parser.add_argument("--doc-ids", metavar="ID,ID", help="replicate only these documents")
+    parser.add_argument("--selector", metavar="JSON", help="only documents matching a Mango selector")
+    parser.add_argument("--filter", metavar="DDOC/NAME", help="a filter function of the source (remote only)")
+    parser.add_argument("--query-params", metavar="JSON", help="parameters for --filter (a JSON object)")
+    parser.add_argument("--since", metavar="SEQ", help="start after this source sequence (no checkpoint yet)")
+    parser.add_argument("--json", action="store_true", help="print the final history record as JSON")
+    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
 
 def _is_loopback(host):
@@ -112,8 +144,136 @@ async def _run_uvicorn(app, sock, log_level):
     await server.serve(sockets=[sock])
 
 
+# --- replicate and sync -------------------------------------------------------------------------------
+
+# The progress line is redrawn at most this often (seconds).
+PROGRESS_INTERVAL = 0.1
+PROGRESS_WIDTH = 24
+
+
+def _json_argument(text, name, kind):
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise SystemExit(f"browsercouch: {name} is not valid JSON") from None
+    if not isinstance(value, kind):
+        raise SystemExit(f"browsercouch: {name} must be a JSON {kind.__name__.replace('dict', 'object')}")
+    return value
+
+
+def _replication_options(args):
+    values = {"continuous": args.continuous, "create_target": args.create_target}
+    if args.doc_ids is not None:
+        values["doc_ids"] = [doc_id for doc_id in args.doc_ids.split(",") if doc_id]
+    if args.selector is not None:
+        values["selector"] = _json_argument(args.selector, "--selector", dict)
+    if args.filter is not None:
+        values["filter"] = args.filter
+    if args.query_params is not None:
+        values["query_params"] = _json_argument(args.query_params, "--query-params", dict)
+    if args.since is not None:
+        values["since"] = int(args.since) if args.since.isdigit() else args.since
+    try:
+        return ReplicationOptions(**values)
+    except CouchError as err:
+        raise SystemExit(f"browsercouch: {err.reason}") from None
+
+
+class _Progress:
+    """A one-line progress display on a terminal: docs read / written / pending, per job."""
+
+    def __init__(self, jobs, out):
+        self.jobs = jobs
+        self.out = out
+        self.shown = 0.0
+
+    def update(self, _job=None, *, force=False):
+        now = time.monotonic()
+        if not force and now - self.shown < PROGRESS_INTERVAL:
+            return
+        self.shown = now
+        self.out.write("\r\x1b[K" + "  ".join(self._line(job) for job in self.jobs))
+        self.out.flush()
+
+    @staticmethod
+    def _line(job):
+        stats = job.stats
+        pending = stats.changes_pending or 0
+        total = stats.docs_read + pending
+        filled = PROGRESS_WIDTH if total == 0 else round(PROGRESS_WIDTH * stats.docs_read / total)
+        bar = "#" * filled + "-" * (PROGRESS_WIDTH - filled)
+        return (f"[{bar}] read {stats.docs_read} written {stats.docs_written} pending {pending}"
+                f"{' (retrying)' if job.state == 'crashing' else ''}")
+
+    def finish(self):
+        self.update(force=True)
+        self.out.write("\n")
+        self.out.flush()
+
+
+def _summary(job, seconds):
+    stats = job.stats
+    return (f"{job.source.name} -> {job.target.name}: {job.state}, {stats.docs_read} docs read, "
+            f"{stats.docs_written} written, {stats.doc_write_failures} failed, in {seconds:.1f} s")
+
+
+async def _run_replications(args, pairs):
+    """Run one job per ``(source, target)`` pair together; return the exit status."""
+    options = _replication_options(args)
+    couch = Couch(args.data) if args.data else None
+    client = tcp_client()
+    try:
+        jobs = [Replication(open_endpoint(source, couch=couch, client=client),
+                            open_endpoint(target, couch=couch, client=client), options)
+                for source, target in pairs]
+    except CouchError as err:
+        await client.close()
+        raise SystemExit(f"browsercouch: {err.reason}") from None
+    progress = _Progress(jobs, sys.stderr) if sys.stderr.isatty() and not args.json else None
+    started = time.monotonic()
+    try:
+        for job in jobs:
+            job.on_change = progress.update if progress else None
+            job.start()
+        await asyncio.gather(*(job.wait() for job in jobs), return_exceptions=True)
+    except asyncio.CancelledError:  # Ctrl-C: stop the jobs, then report as usual
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*(job.wait() for job in jobs), return_exceptions=True)
+    finally:
+        await client.close()
+        if couch is not None:
+            couch.close()
+    return _report(args, jobs, progress, time.monotonic() - started)
+
+
+def _report(args, jobs, progress, seconds):
+    if progress is not None:
+        progress.finish()
+    if args.json:
+        records = [job.result for job in jobs]
+        shown = records[0] if len(records) == 1 else {"push": records[0], "pull": records[1]}
+        print(json.dumps(shown, indent=1))
+    else:
+        for job in jobs:
+            print(_summary(job, seconds))
+    failed = [job for job in jobs if job.state == "failed"]
+    for job in failed:
+        print(f"browsercouch: replication failed: {job.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def replicate_command(args):
+    pairs = [(args.source, args.target)]
+    if args.command == "sync":
+        pairs.append((args.target, args.source))
+    return asyncio.run(_run_replications(args, pairs))
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()))
     if args.command == "serve":
         serve(args)
+    elif args.command in ("replicate", "sync"):
+        sys.exit(replicate_command(args))

@@ -26,6 +26,12 @@ RESTRICTED = {"uvicorn": {"cli"}, "js": {"browser"}, "pyodide": {"browser"}}
 PUBLIC = {
     "browsercouch.store": {"Couch", "Database", "revtree", "validate_db_name"},
     "browsercouch.api": {"CouchApp"},
+    "browsercouch.replicator": {
+        "replicate", "Replication", "ReplicationError", "ReplicationOptions", "Stats", "Backoff",
+        "Endpoint", "LocalEndpoint", "RemoteEndpoint", "PeerUnavailable", "BadPeerResponse", "open_endpoint",
+        "HttpClient", "HttpResponse", "PooledClient", "tcp_client", "app_client", "replication_id",
+        "compare_replication_logs",
+    },
 }
 
 

@@ -13,6 +13,7 @@ from ..errors import CouchError, InternalError, MethodNotAllowed, NotFound, Unau
 from . import auth, routes
 from .cors import Cors
 from .messages import DEFAULT_MAX_REQUEST_SIZE, JSONResponse, Request
+from .scheduler import Scheduler
 
 __all__ = ["CouchApp"]
 
@@ -26,10 +27,13 @@ class CouchApp:
     is a server admin ("admin party", for loopback binds only: the CLI refuses otherwise).
     ``cors_origins`` lists allowed origins (``"*"`` for any); empty disables CORS.
     ``password_iterations`` is the PBKDF2 cost of passwords written to ``_users``.
+    ``http_client`` is the ``replicator.HttpClient`` replications use for remote peers (native asyncio
+    by default; the browser passes its ``fetch()`` client).
     """
 
     def __init__(self, couch, *, admins=None, cors_origins=(), max_request_size=DEFAULT_MAX_REQUEST_SIZE,
-                 session_timeout=auth.SESSION_TIMEOUT, password_iterations=auth.PBKDF2_ITERATIONS):
+                 session_timeout=auth.SESSION_TIMEOUT, password_iterations=auth.PBKDF2_ITERATIONS,
+                 http_client=None):
         self.couch = couch
         self.password_iterations = password_iterations
         self.max_request_size = max_request_size
@@ -38,7 +42,7 @@ class CouchApp:
             admins=admins or {}, secret=couch.config["secret"], lookup_user=self._lookup_user,
             timeout=session_timeout)
         self.started = time.time()
-        self.tasks = []
+        self.scheduler = Scheduler(couch, http_client)
 
     @property
     def admin_party(self):
@@ -58,6 +62,7 @@ class CouchApp:
             return
         if scope["type"] != "http":
             return
+        self.scheduler.ensure_started()
         request = Request(scope, receive, max_request_size=self.max_request_size)
         request.app = self
         preflight = self.cors.preflight(request)
@@ -124,8 +129,10 @@ class CouchApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.scheduler.ensure_started()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.scheduler.stop()
                 self.couch.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -10,8 +10,6 @@ from .messages import JSONResponse, StreamResponse, dumps
 # and would overflow SQLite's integers.
 MAX_ROWS = 2**62
 
-# CouchDB 3.x creates every database admin-only ([couchdb] default_security = admin_only).
-DEFAULT_SECURITY = {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
 
 
 async def info(req):
@@ -19,8 +17,8 @@ async def info(req):
 
 
 async def create(req):
-    db = req.app.couch.create_db(req.params["db"])
-    db.set_security(DEFAULT_SECURITY)
+    req.app.couch.create_db(req.params["db"])
+    req.app.scheduler.database_created(req.params["db"])
     return JSONResponse({"ok": True}, status=201, headers=[("Location", "/" + req.params["db"])])
 
 

@@ -11,7 +11,7 @@ Access levels say who may call the route, checked before the handler runs (``app
 ``DB_ADMIN`` its admins, ``CREATE`` server admins creating ``{db}``.
 """
 
-from . import attachments, changes, databases, documents, server
+from . import attachments, changes, databases, documents, replication, server
 
 __all__ = ["ROUTES", "match", "PUBLIC", "SERVER_ADMIN", "MEMBER", "DB_ADMIN", "CREATE"]
 
@@ -25,7 +25,11 @@ ROUTES = [
     (GET, ("_uuids",), PUBLIC, server.uuids),
     (GET, ("_all_dbs",), SERVER_ADMIN, server.all_dbs),
     (("POST",), ("_dbs_info",), SERVER_ADMIN, server.dbs_info),
-    (GET, ("_active_tasks",), SERVER_ADMIN, server.active_tasks),
+    (GET, ("_active_tasks",), SERVER_ADMIN, replication.active_tasks),
+    (("POST",), ("_replicate",), SERVER_ADMIN, replication.replicate),
+    (GET, ("_scheduler", "jobs"), SERVER_ADMIN, replication.scheduler_jobs),
+    (GET, ("_scheduler", "docs"), SERVER_ADMIN, replication.scheduler_docs),
+    (GET, ("_scheduler", "docs", "_replicator", "{doc}"), SERVER_ADMIN, replication.scheduler_doc),
     (GET, ("_session",), PUBLIC, server.get_session),
     (("POST",), ("_session",), PUBLIC, server.post_session),
     (("DELETE",), ("_session",), PUBLIC, server.delete_session),

@@ -75,10 +75,6 @@ async def dbs_info(req):
     ])
 
 
-async def active_tasks(req):
-    return JSONResponse([task.status() for task in req.app.tasks])
-
-
 async def get_session(req):
     """``GET /_session`` as ``couch_httpd_auth:handle_session_req/2``: ``info.authenticated`` names the
     handler that identified the user and is left out for anonymous requests; ``?basic=true`` turns an

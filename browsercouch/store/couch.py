@@ -25,6 +25,9 @@ SYSTEM_DBS = frozenset({"_users", "_replicator", "_global_changes"})
 MAX_DB_NAME_LENGTH = 238
 DB_SUFFIX = ".couch"
 CONFIG_FILE = "_config.json"
+# CouchDB 3.x gives every new database this _security ([couchdb] default_security = admin_only): only
+# admins until someone grants access. Replication's create_target goes through here too.
+ADMIN_ONLY_SECURITY = {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
 
 
 class IllegalDatabaseName(BadRequest):
@@ -56,6 +59,7 @@ class Couch:
         self.data_dir = data_dir
         self.max_document_size = max_document_size
         self._open = {}
+        self.closed = False
         if data_dir is None:
             self._names = set()
             self.config = {}
@@ -102,7 +106,9 @@ class Couch:
         if name in self._names:
             raise FileExists()
         self._names.add(name)
-        return self.get_db(name)
+        db = self.get_db(name)
+        db.set_security(ADMIN_ONLY_SECURITY)
+        return db
 
     def get_db(self, name):
         """The open ``Database`` ``name``; raises ``NotFound("Database does not exist.")``."""
@@ -128,6 +134,7 @@ class Couch:
                     os.remove(base + suffix)
 
     def close(self):
+        self.closed = True
         for db in self._open.values():
             db.close()
         self._open.clear()

@@ -345,25 +345,28 @@ class Database:
             return None
 
     async def wait_for_change(self, since, timeout):
-        """Wait until ``update_seq > since`` or ``timeout`` seconds pass; ``True`` if there was a change."""
+        """Wait until ``update_seq > since`` or ``timeout`` seconds pass; ``True`` if there was a change.
+
+        Cancelling the caller cancels the wait. (A plain future with a timer: ``asyncio.wait_for`` over a
+        shielded future could leave a cancelled caller hanging on Python 3.11.)
+        """
         if self.update_seq > since:
             return True
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        timer = loop.call_later(timeout, _resolve, future, False)
         self._waiters.append(future)
         try:
-            await asyncio.wait_for(asyncio.shield(future), timeout)
-        except asyncio.TimeoutError:
-            return False
+            return await future
         finally:
+            timer.cancel()
             if future in self._waiters:
                 self._waiters.remove(future)
-        return True
 
     def _notify(self):
         waiters, self._waiters = self._waiters, []
         for future in waiters:
-            if not future.done():
-                future.set_result(None)
+            _resolve(future, True)
 
     # -- writing documents ------------------------------------------------------------------------
 
@@ -674,6 +677,11 @@ class Database:
         self.closed = True
         self._notify()
         self.storage.close()
+
+
+def _resolve(future, value):
+    if not future.done():
+        future.set_result(value)
 
 
 def _local_rev_number(rev):

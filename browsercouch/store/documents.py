@@ -28,6 +28,12 @@ SPECIAL_MEMBERS = frozenset({
     "_id", "_rev", "_attachments", "_deleted", "_revisions", "_revs_info", "_conflicts",
     "_deleted_conflicts", "_local_seq",
 })
+# Members the replication scheduler writes into _replicator documents; stored as ordinary fields
+# (couch_doc:transfer_fields/3 lets these through too).
+REPLICATION_MEMBERS = frozenset({
+    "_replication_state", "_replication_state_time", "_replication_state_reason", "_replication_id",
+    "_replication_stats",
+})
 RESERVED_ID_PREFIXES = ("_design/", "_local/")
 
 
@@ -76,7 +82,7 @@ def split_doc(doc):
         raise BadRequest("Document must be a JSON object")
     meta, body = {}, {}
     for key, value in doc.items():
-        if key.startswith("_"):
+        if key.startswith("_") and key not in REPLICATION_MEMBERS:
             if key not in SPECIAL_MEMBERS:
                 raise DocValidation(f"Bad special document member: {key}")
             meta[key] = value

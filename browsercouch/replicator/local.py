@@ -1,0 +1,156 @@
+"""``LocalEndpoint``: a database of a ``store.Couch`` in this process, as a replication source or target.
+
+The store's methods are synchronous and short (one SQLite transaction each); the only wait is a
+long-poll for the next change (``Database.wait_for_change``). Answers have the JSON shapes of the HTTP
+API, so the replicator cannot tell a local endpoint from a remote one.
+"""
+
+import time
+
+from ..errors import BadRequest, CouchError, FileExists
+from ..store import revtree
+from ..store.mango import compile_selector
+from .endpoint import Endpoint, tag_error
+
+__all__ = ["LocalEndpoint", "DEFAULT_FEED_TIMEOUT"]
+
+# A long-poll with nothing to report returns after this many seconds (as a remote feed's ``timeout``).
+DEFAULT_FEED_TIMEOUT = 25.0
+
+
+def _local_seq(since):
+    """Our sequences are integers; accept them as CouchDB-style strings too (``"12"``, ``"12-g1A..."``)."""
+    if isinstance(since, int) and not isinstance(since, bool):
+        return since
+    head = str(since).split("-", 1)[0].strip('"')
+    if not head.isdigit():
+        raise BadRequest(f"Malformed sequence supplied in 'since' parameter: {since}")
+    return int(head)
+
+
+class _Tagged:
+    """Context manager: errors raised inside carry the endpoint's name as ``peer``."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if isinstance(exc, CouchError):
+            tag_error(exc, self.name)
+        return False
+
+
+class LocalEndpoint(Endpoint):
+    """Database ``db_name`` of ``couch`` (a ``store.Couch``). ``feed_timeout``: long-poll seconds."""
+
+    def __init__(self, couch, db_name, *, feed_timeout=DEFAULT_FEED_TIMEOUT):
+        self.couch = couch
+        self.db_name = db_name
+        self.name = f"local database {db_name}"
+        self.feed_timeout = feed_timeout
+        self._errors = _Tagged(self.name)
+
+    @property
+    def db(self):
+        """The open ``store.Database``; ``NotFound`` if it does not exist."""
+        return self.couch.get_db(self.db_name)
+
+    async def id(self):
+        return f"{self.couch.uuid}/{self.db_name}"
+
+    async def info(self):
+        with self._errors:
+            return self.db.info()
+
+    async def create(self):
+        with self._errors:
+            try:
+                self.couch.create_db(self.db_name)
+            except FileExists:
+                pass
+
+    async def changes(self, since, *, limit, longpoll=False, heartbeat=None, doc_ids=None, selector=None,
+                      filter=None, query_params=None):
+        with self._errors:
+            db = self.db
+            accept = _filter(db, doc_ids, selector, filter)
+            since = _local_seq(since)
+            deadline = time.monotonic() + self.feed_timeout
+            rows, last_seq = _scan(db, since, limit, accept)
+            while longpoll and not rows and not db.closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not await db.wait_for_change(last_seq, remaining):
+                    break
+                rows, last_seq = _scan(db, last_seq, limit, accept)
+            pending = 0 if db.closed else db.storage.count_after_seq(last_seq)
+            return {"results": rows, "last_seq": last_seq, "pending": pending}
+
+    async def bulk_get(self, requests, *, attachments=False):
+        with self._errors:
+            return self.db.bulk_get(requests, revs=True, latest=True, attachments=attachments)
+
+    async def get_attachment(self, doc_id, name, rev):
+        with self._errors:
+            return self.db.get_attachment(doc_id, name, rev)[2]
+
+    async def revs_diff(self, revs):
+        with self._errors:
+            return self.db.revs_diff(revs)
+
+    async def bulk_docs(self, docs):
+        with self._errors:
+            failed = self.db.update_docs(docs, new_edits=False)
+        return [{k: v for k, v in row.items() if k != "exception"} for row in failed]
+
+    async def ensure_full_commit(self):
+        # Every store write is committed before it returns: nothing is ever left to commit.
+        return {"ok": True, "instance_start_time": "0"}
+
+    async def get_local(self, doc_id):
+        with self._errors:
+            return self.db.get_local(doc_id)
+
+    async def put_local(self, doc):
+        with self._errors:
+            return self.db.put_local(doc)
+
+
+def _filter(db, doc_ids, selector, filter):
+    """A predicate ``accept(doc_id, tree)`` for the selection, or ``None`` for every document."""
+    if doc_ids is not None:
+        wanted = set(doc_ids)
+        return lambda doc_id, tree: doc_id in wanted
+    if selector is not None:
+        matches = compile_selector(selector)
+
+        def accept(doc_id, tree):
+            doc = db.doc_at(doc_id, tree)
+            return doc is not None and matches(doc)
+
+        return accept
+    if filter == "_design":
+        return lambda doc_id, tree: doc_id.startswith("_design/")
+    if filter is not None:
+        raise BadRequest(f"Filter `{filter}` is not supported: JavaScript filter functions are not available "
+                         "here; use doc_ids or a selector")
+    return None
+
+
+def _scan(db, since, limit, accept):
+    """``(rows, last_seq)``: up to ``limit`` changes rows after ``since`` that ``accept`` admits."""
+    rows, last_seq = [], since
+    for doc_id, seq, _, deleted, tree in db.changes(since, limit=None if accept else limit):
+        last_seq = seq
+        if accept is not None and not accept(doc_id, tree):
+            continue
+        row = {"seq": seq, "id": doc_id,
+               "changes": [{"rev": revtree.format_rev(r)} for r in revtree.collect_leaves(tree)]}
+        if deleted:
+            row["deleted"] = True
+        rows.append(row)
+        if len(rows) >= limit:
+            break
+    return rows, last_seq
