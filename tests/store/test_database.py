@@ -862,7 +862,8 @@ def test_compaction_drops_old_bodies_and_unreferenced_attachments(couch):
 def test_info_and_security(db):
     info = db.info()
     assert info["db_name"] == "db" and info["update_seq"] == 0 and info["sizes"]["file"] > 0
-    assert db.security == {}
+    # CouchDB 3.x's default_security = admin_only, applied when the database is created.
+    assert db.security == {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
     db.set_security({"admins": {"names": ["bob"], "roles": []}})
     assert db.security == {"admins": {"names": ["bob"], "roles": []}}
     assert db.storage.get_meta("security") == db.security
