@@ -4,7 +4,9 @@
     python build.py                  set up only
     python build.py test [ARGS]      set up, then ruff and pytest ARGS (exit non-zero on any failure)
     python build.py serve [ARGS]     set up, then exec `browsercouch serve ARGS`
-    python build.py bench [ARGS]     set up, then bench/bench_server.py ARGS
+    python build.py bench [NAME [ARGS]]
+                                     set up, then the benchmarks: bench/bench_server.py and
+                                     bench/bench_replicate.py, or only bench/bench_NAME.py ARGS
 
 Set-up is the table ``STEPS``. A step names the files its result depends on and where it keeps its stamp
 (a hash of those files); it runs only when the stamp is missing or stale. Stamps live inside what the step
@@ -135,8 +137,16 @@ def cmd_serve(args):
     os.execv(exe, [str(exe), "serve", *args])
 
 
+BENCHMARKS = ("server", "replicate")
+
+
 def cmd_bench(args):
-    return subprocess.run([VENV_PYTHON, ROOT / "bench" / "bench_server.py", *args], cwd=ROOT).returncode
+    names, args = ((args[0],), args[1:]) if args and args[0] in BENCHMARKS else (BENCHMARKS, args)
+    for name in names:
+        code = subprocess.run([VENV_PYTHON, ROOT / "bench" / f"bench_{name}.py", *args], cwd=ROOT).returncode
+        if code:
+            return code
+    return 0
 
 
 COMMANDS = {"setup": cmd_setup, "test": cmd_test, "serve": cmd_serve, "bench": cmd_bench}
