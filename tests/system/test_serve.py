@@ -3,6 +3,8 @@
 
 import http.client as http_client
 import statistics
+import subprocess
+import sys
 import time
 
 from helpers import http
@@ -63,3 +65,13 @@ def test_keep_alive_requests_are_fast(browsercouch_factory):
     finally:
         conn.close()
     assert statistics.median(timings) < 0.02, timings
+
+
+def test_a_network_bind_without_credentials_is_refused():
+    """Secure by default: without --admin the server will not listen beyond loopback. The check runs
+    before any socket is bound, so nothing is ever exposed (and no traffic leaves loopback)."""
+    result = subprocess.run([sys.executable, "-m", "browsercouch", "serve", "--host", "0.0.0.0", "--memory"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "refusing to serve 0.0.0.0 without credentials" in result.stderr
+    assert "listening" not in result.stdout
