@@ -15,6 +15,7 @@ row.
 """
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -29,8 +30,9 @@ VENV = ROOT / ".venv"
 VENV_BIN = VENV / "bin"
 VENV_PYTHON = VENV_BIN / "python"
 NODE_DIR = ROOT / "tests" / "node"
+WEB_DIST = ROOT / "web" / "dist"
 STAMP_NAME = ".browsercouch-build-stamp"
-LINT_PATHS = ("browsercouch", "tests", "bench", "build.py")
+LINT_PATHS = ("browsercouch", "tests", "bench", "web", "build.py")
 
 
 class BuildError(Exception):
@@ -72,6 +74,23 @@ def install_node_deps():
     run(need("npm"), mode, "--ignore-scripts", "--no-audit", "--no-fund", cwd=NODE_DIR)
 
 
+def build_pyodide_dist():
+    # web/build_dist.py: the Pyodide core from npm, pinned pure wheels from PyPI, our wheel, a pruned lock.
+    need("npm")
+    spec = importlib.util.spec_from_file_location("build_dist", ROOT / "web" / "build_dist.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        module.build(str(VENV_PYTHON))
+    except RuntimeError as error:
+        raise BuildError(str(error)) from error
+
+
+def package_sources():
+    """The files our wheel is built from: the dist is rebuilt when one changes."""
+    return tuple(sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "browsercouch").rglob("*.py")))
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -87,6 +106,9 @@ STEPS = (
          salt=sys.version),
     Step("npm reference peers", ("tests/node/package.json", "tests/node/package-lock.json"),
          NODE_DIR / "node_modules" / STAMP_NAME, install_node_deps),
+    Step("pyodide dist", ("web/package.json", "web/package-lock.json", "web/build_dist.py", "pyproject.toml",
+                          *package_sources()),
+         WEB_DIST / STAMP_NAME, build_pyodide_dist),
 )
 
 

@@ -8,13 +8,30 @@
 
 Tests marked ``node`` need Node.js and ``tests/node/node_modules`` (``python build.py`` installs them);
 without them they are skipped with the reason.
+
+Inside Pyodide (``sys.platform == "emscripten"``, see ``tests/pyodide``) tests that need sockets, threads,
+subprocesses, uvicorn or Node are skipped (``pyodide_support.skip_reason``; mark others ``native``) and
+asyncio runs on ``pyodide_support.SyncLoop``.
 """
+
+import sys
 
 import pytest
 from helpers import node_missing_reason, start_browsercouch, start_pouchdb_server
 
+EMSCRIPTEN = sys.platform == "emscripten"
+if EMSCRIPTEN:
+    import pyodide_support
+
+    pyodide_support.install()
+
 
 def pytest_collection_modifyitems(config, items):
+    if EMSCRIPTEN:
+        for item in items:
+            reason = pyodide_support.skip_reason(item)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
     reason = node_missing_reason()
     if reason is None:
         return

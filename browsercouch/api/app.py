@@ -12,7 +12,7 @@ import time
 from ..errors import CouchError, InternalError, MethodNotAllowed, NotFound, Unauthorized
 from . import auth, routes
 from .cors import Cors
-from .messages import DEFAULT_MAX_REQUEST_SIZE, JSONResponse, Request
+from .messages import DEFAULT_MAX_REQUEST_SIZE, ClientGone, JSONResponse, Request
 from .scheduler import Scheduler
 
 __all__ = ["CouchApp"]
@@ -69,7 +69,10 @@ class CouchApp:
         if preflight is not None:
             await preflight.send(send)
             return
-        response = await self._respond(request)
+        try:
+            response = await self._respond(request)
+        except ClientGone:
+            return
         for header in self.cors.headers(request):
             response.add_header(*header)
         await response.send(send, head=request.method == "HEAD")
@@ -79,6 +82,8 @@ class CouchApp:
             return await self._dispatch(request)
         except CouchError as err:
             return _error_response(err)
+        except ClientGone:
+            raise
         except Exception:
             log.exception("error handling %s %s", request.method, request.scope.get("path"))
             return _error_response(InternalError())

@@ -3,8 +3,10 @@
 Theory: a feed is a loop over ``Database.changes(since)`` pages. ``normal`` reads once; ``longpoll``
 reads, and if nothing passed the filter, waits for the next change (sending heartbeat newlines) and
 reads again; ``continuous`` and ``eventsource`` never stop reading and waiting until ``timeout`` passes
-without a change, ``limit`` rows were sent, the database is deleted, or the client goes away. Filters
-(``_doc_ids``, ``_selector``, ``_design``) are plain Python predicates applied to each row.
+without a change, ``limit`` rows were sent, the database is deleted, or the client goes away. A
+``descending`` feed has no next change to wait for (it walks away from new ones), so every feed makes one
+pass then. Filters (``_doc_ids``, ``_selector``, ``_design``) are plain Python predicates applied to
+each row.
 """
 
 import time
@@ -165,7 +167,7 @@ async def _longpoll(db, q):
     while not db.closed:
         rows, since = _scan(db, q, since, q.limit)
         remaining = deadline - time.monotonic()
-        if rows or remaining <= 0:
+        if rows or remaining <= 0 or q.descending:
             break
         if not await db.wait_for_change(since, min(remaining, q.heartbeat or remaining)):
             if q.heartbeat:
@@ -192,7 +194,7 @@ async def _continuous(db, q, encode):
         sent += len(rows)
         if rows:
             idle_since = time.monotonic()
-        if q.limit is not None and sent >= q.limit:
+        if (q.limit is not None and sent >= q.limit) or q.descending:
             break
         wait = q.heartbeat if q.heartbeat else q.timeout - (time.monotonic() - idle_since)
         if wait <= 0:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, unquote
 
 from ..errors import BadContentType, BadRequest, TooLarge
 
-__all__ = ["Request", "Response", "JSONResponse", "StreamResponse", "dumps", "loads"]
+__all__ = ["Request", "Response", "JSONResponse", "StreamResponse", "ClientGone", "dumps", "loads"]
 
 # CouchDB 3.x [chttpd] max_http_request_size: 4 GB there; 64 MB here, which is enough for any document
 # (max_document_size is 8 MB) and keeps a hostile client from filling the memory of a browser tab.
@@ -79,6 +79,10 @@ def _too_deep(value, raw):
         children = node.values() if isinstance(node, dict) else node
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
+
+
+class ClientGone(Exception):
+    """The client went away before its request body arrived: there is nobody left to answer."""
 
 
 class Query:
@@ -156,7 +160,7 @@ class Request:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 self._disconnected = True
-                raise asyncio.CancelledError("client disconnected")
+                raise ClientGone()
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_request_size:

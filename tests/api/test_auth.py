@@ -255,3 +255,22 @@ def test_users_validation_errors_are_per_document_in_bulk_docs(make_client):
     assert rows[1]["id"] == "org.couchdb.user:bad" and rows[1]["error"] == "forbidden"
     expect_error(client.put("/_users/org.couchdb.user:x", json={"name": "x", "type": "admin", "roles": []},
                             auth=ADMIN), 403, "forbidden")
+
+
+@pytest.mark.parametrize(("iterations", "derived"), [
+    (1, "0c60c80f961f0e71f3a9b524af6012062fe037a6"),  # RFC 6070's test vectors (PBKDF2-HMAC-SHA1)
+    (2, "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957"),
+    (4096, "4b007901b765489abead49d926f721d065a429c1"),
+])
+def test_pure_python_pbkdf2_matches_rfc_6070(iterations, derived):
+    """The fallback used where ``hashlib.pbkdf2_hmac`` is missing (Pyodide)."""
+    assert auth.pbkdf2_hmac_python("sha1", b"password", b"salt", iterations).hex() == derived
+
+
+def test_pure_python_pbkdf2_matches_hashlib():
+    hashlib = pytest.importorskip("hashlib")
+    if not hasattr(hashlib, "pbkdf2_hmac"):
+        pytest.skip("this hashlib has no pbkdf2_hmac (Pyodide)")
+    for name, password in (("sha256", b"p" * 100), ("sha512", b"secret"), ("sha1", b"")):
+        assert auth.pbkdf2_hmac_python(name, password, b"NaCl", 3) == hashlib.pbkdf2_hmac(
+            name, password, b"NaCl", 3)

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -48,6 +49,18 @@ def test_since_limit_and_pending(client, three):
 def test_descending(client, three):
     assert _ids(client.get(f"/{three}/_changes?descending=true").json()) == ["a", "c", "b"]
     assert _ids(client.get(f"/{three}/_changes?descending=true&limit=1").json()) == ["a"]
+
+
+@pytest.mark.parametrize("since, expected", [("", b'"id":"a"'), ("&since=1", b"")],
+                         ids=["from the newest", "below every change"])
+@pytest.mark.parametrize("feed", ["longpoll", "continuous", "eventsource"])
+def test_waiting_feeds_make_one_pass_when_descending(client, three, feed, since, expected):
+    """Newest first there is no next change to wait for: one pass, at once, even with a heartbeat (a
+    feed that waited on the oldest row it had sent would spin, seeing newer changes forever)."""
+    started = time.monotonic()
+    response = client.get(f"/{three}/_changes?feed={feed}&descending=true&heartbeat=1000{since}")
+    assert response.status == 200 and time.monotonic() - started < 5
+    assert expected in response.body
 
 
 def test_include_docs_and_deleted(client, three):

@@ -7,8 +7,6 @@ import socket
 import threading
 import time
 
-import uvicorn
-
 from browsercouch.api import auth as api_auth
 from browsercouch.http import HTTPConnection
 
@@ -115,6 +113,8 @@ class UvicornThread:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
+        import uvicorn  # not in Pyodide, where the uvicorn transport is skipped
+
         # As `browsercouch serve` configures it (cli._run_uvicorn).
         config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
                                 server_header=False, date_header=True)

@@ -102,6 +102,7 @@ async def test_an_explicit_host_header_wins():
     assert header_values(echo, "host") == ["other.test"]
 
 
+@pytest.mark.native
 @async_test
 async def test_the_connection_is_kept_alive_between_requests():
     server = await start_server(app)
@@ -174,6 +175,7 @@ async def test_one_request_at_a_time():
         assert (await connection.request("GET", "/")).status == 201
 
 
+@pytest.mark.native
 @async_test
 async def test_open_tcp_raises_oserror_when_nothing_listens():
     with socket.socket() as probe:  # a port that was free a moment ago, and now nothing listens there

@@ -18,7 +18,6 @@ from urllib.parse import parse_qs
 
 import h11
 import pytest
-import uvicorn
 
 from browsercouch.http import (
     ClientDisconnected,
@@ -566,6 +565,7 @@ async def test_disconnect_reaches_a_streaming_app_over_a_memory_pipe(path):
     await asyncio.wait_for(stream.server_task, 5)
 
 
+@pytest.mark.native
 @pytest.mark.parametrize("path", ["/longpoll", "/feed"])
 @async_test
 async def test_disconnect_reaches_a_streaming_app_over_a_socket(path):
@@ -691,6 +691,7 @@ async def test_large_bodies_over_a_memory_pipe():
         await big_round_trip(connection)
 
 
+@pytest.mark.native
 @async_test
 async def test_large_bodies_over_a_socket():
     server = await start_server(App())
@@ -728,12 +729,15 @@ async def answers(port):
     return results
 
 
+@pytest.mark.native
 @async_test
 async def test_same_answers_as_uvicorn():
     ours = await start_server(App())
     # proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose listener says so.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
+    import uvicorn  # not in Pyodide, where this test is skipped
+
     config = uvicorn.Config(App(), lifespan="off", log_level="warning", http="h11")
     theirs = uvicorn.Server(config)
     serving = asyncio.ensure_future(theirs.serve(sockets=[sock]))

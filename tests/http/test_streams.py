@@ -156,6 +156,7 @@ async def read_until_eof(stream):
     return b"".join(chunks)
 
 
+@pytest.mark.native
 @async_test
 async def test_asyncio_stream_round_trip_and_half_close():
     async def echo_until_eof(stream):
@@ -175,6 +176,7 @@ async def test_asyncio_stream_round_trip_and_half_close():
     await server.wait_closed()
 
 
+@pytest.mark.native
 @async_test
 async def test_asyncio_stream_write_after_the_peer_closed_raises_connection_error():
     async def close_at_once(stream):
@@ -192,6 +194,7 @@ async def test_asyncio_stream_write_after_the_peer_closed_raises_connection_erro
     await server.wait_closed()
 
 
+@pytest.mark.native
 @async_test
 async def test_asyncio_stream_turns_a_reset_into_eof():
     async def reset(stream):
@@ -208,6 +211,7 @@ async def test_asyncio_stream_turns_a_reset_into_eof():
     await server.wait_closed()
 
 
+@pytest.mark.native
 @async_test
 async def test_asyncio_stream_close_lingers_so_an_uploading_peer_gets_the_answer():
     answer = b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n"

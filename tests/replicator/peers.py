@@ -25,8 +25,6 @@ import itertools
 import socket
 import time
 
-import uvicorn
-
 from browsercouch.api import CouchApp
 from browsercouch.errors import NotFound
 from browsercouch.replicator import Backoff, LocalEndpoint, RemoteEndpoint, app_client, tcp_client
@@ -81,6 +79,8 @@ class Peer:
 async def serve_uvicorn(app, port=0, **config):
     """Serve ``app`` with uvicorn on 127.0.0.1:``port`` in this event loop; yield the port. ``config``
     goes to ``uvicorn.Config`` (``timeout_keep_alive``, ...)."""
+    import uvicorn  # not in Pyodide, where the uvicorn peers are skipped
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))

@@ -185,6 +185,7 @@ async def test_forbidden_stops_at_once(kind):
 
 
 @pytest.mark.parametrize("away", ["source", "target"])
+@pytest.mark.native
 @async_test
 async def test_continuous_survives_the_peer_going_away_and_coming_back(away):
     """The remote peer (a real uvicorn) stops; the job backs off and retries; the same peer comes back on

@@ -89,6 +89,7 @@ def test_selection_options(data, browsercouch_factory):
     assert set(docs_of(server.url + "sel")) == {"doc-00001", "doc-00002"}
 
 
+@pytest.mark.native
 @pytest.mark.parametrize("args, message", [
     (["local", "http://127.0.0.1:9/x"], "is not an http(s) URL, and there are no local databases here"),
     (["local", "other", "--data", "{data}", "--selector", "[1]"], "--selector must be a JSON object"),

@@ -97,6 +97,7 @@ async def test_host_header_never_carries_credentials(transport):
         assert "host: 127.0.0.1:" in body.lower() and "secret" not in body and "user" not in body
 
 
+@pytest.mark.native
 @async_test
 async def test_a_kept_alive_connection_the_server_closed_is_replaced():
     async with Served("tcp", timeout_keep_alive=0.1) as served:
@@ -138,6 +139,7 @@ async def test_a_cut_short_body_is_a_connection_error(transport):
         assert (await served.client.request("GET", f"{served.base}/echo")).status == 200
 
 
+@pytest.mark.native
 @async_test
 async def test_nobody_listening_is_an_os_error():
     client = tcp_client(timeout=2)
@@ -159,6 +161,7 @@ async def test_bad_urls_and_a_closed_client():
         await client.request("GET", "http://127.0.0.1/echo")
 
 
+@pytest.mark.native
 @async_test
 async def test_all_kept_alive_connections_to_a_restarted_server_are_replaced():
     client = tcp_client(timeout=2)
