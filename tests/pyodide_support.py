@@ -21,10 +21,6 @@ SERVER_FIXTURES = {"browsercouch_server", "browsercouch_factory", "pouchdb_serve
 NATIVE_REASON = "needs sockets, threads or subprocesses: not available inside Pyodide"
 # Tests that fail inside Pyodide because of a known bug not fixed yet, by node id prefix.
 KNOWN_BUGS = {
-    # json.loads of 100k nested brackets overflows the JavaScript stack before Python raises RecursionError:
-    # a fatal error that kills the whole runtime (and with it every later test), so it cannot even xfail.
-    "tests/api/test_messages.py::test_deeply_nested_json_is_a_clean_error_or_ok":
-        "KNOWN BUG: deeply nested JSON crashes Pyodide (JS stack overflow in json.loads), see issue 4",
 }
 
 

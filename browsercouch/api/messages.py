@@ -41,17 +41,17 @@ def loads(data, what="JSON"):
     UTF-8, ``NaN``/``Infinity`` and numbers too large for a double, lone UTF-16 surrogates, and nesting
     deeper than ``MAX_JSON_DEPTH``.
     """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _nests_too_deep(raw):
+        raise BadRequest(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         value = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
-        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
         if _SURROGATE_ESCAPE.search(raw):
             json.dumps(value, ensure_ascii=False).encode("utf-8")
     except RecursionError:
         raise BadRequest(f"{what} is nested too deeply") from None
     except (ValueError, UnicodeError):
         raise BadRequest(f"invalid UTF-8 {what}") from None
-    if _too_deep(value, raw):
-        raise BadRequest(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 
 
@@ -66,18 +66,21 @@ def _finite_float(text):
     return number
 
 
-def _too_deep(value, raw):
-    """Whether arrays and objects in ``value`` nest deeper than ``MAX_JSON_DEPTH`` (walked without
-    recursion; skipped when ``raw`` has too few brackets to nest that deep)."""
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
+def _nests_too_deep(raw):
+    """Whether the brackets of ``raw`` (outside strings) nest deeper than ``MAX_JSON_DEPTH``, checked
+    before parsing: in Pyodide a deep enough document overflows the JavaScript stack inside ``json.loads``
+    and kills the whole runtime before Python could raise ``RecursionError``."""
     if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
         return False
-    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
-    while stack:
-        node, depth = stack.pop()
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        depth += 1 if byte in b"[{" else -1
         if depth > MAX_JSON_DEPTH:
             return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
 
 
