@@ -98,12 +98,13 @@ class Step:
     stamp: Path  # inside the step's output, so removing the output re-runs the step
     action: Callable[[], None]
     salt: str = ""  # anything else the result depends on
+    serve: bool = False  # `python build.py serve` needs it (the rest is for tests and benchmarks)
 
 
 STEPS = (
-    Step("python venv", (), VENV / STAMP_NAME, make_venv, salt=sys.version),
+    Step("python venv", (), VENV / STAMP_NAME, make_venv, salt=sys.version, serve=True),
     Step("python packages", ("pyproject.toml",), VENV / f"{STAMP_NAME}-packages", install_python_deps,
-         salt=sys.version),
+         salt=sys.version, serve=True),
     Step("npm reference peers", ("tests/node/package.json", "tests/node/package-lock.json"),
          NODE_DIR / "node_modules" / STAMP_NAME, install_node_deps),
     Step("pyodide dist", ("web/package.json", "web/package-lock.json", "web/build_dist.py", "pyproject.toml",
@@ -122,8 +123,10 @@ def fingerprint(step):
     return digest.hexdigest()
 
 
-def set_up():
+def set_up(only_serving=False):
     for step in STEPS:
+        if only_serving and not step.serve:
+            continue
         if step.stamp.exists() and step.stamp.read_text() == fingerprint(step):
             continue
         log(f"{step.name} ...")
@@ -183,7 +186,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        set_up()
+        set_up(only_serving=name == "serve")
         return COMMANDS[name](args)
     except BuildError as exc:
         log(f"error: {exc}")
