@@ -74,6 +74,16 @@ def install_node_deps():
     run(need("npm"), mode, "--ignore-scripts", "--no-audit", "--no-fund", cwd=NODE_DIR)
 
 
+def install_chromium():
+    # Debian's chromium and chromium-driver: the browser tests never download a browser of their own.
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    apt = [need("apt-get"), "install", "-y", "-q", "chromium", "chromium-driver"]
+    if os.geteuid() != 0:
+        apt.insert(0, need("sudo"))
+    run(*apt)
+
+
 def build_pyodide_dist():
     # web/build_dist.py: the Pyodide core from npm, pinned pure wheels from PyPI, our wheel, a pruned lock.
     need("npm")
@@ -107,6 +117,7 @@ STEPS = (
          salt=sys.version, serve=True),
     Step("npm reference peers", ("tests/node/package.json", "tests/node/package-lock.json"),
          NODE_DIR / "node_modules" / STAMP_NAME, install_node_deps),
+    Step("chromium", (), VENV / f"{STAMP_NAME}-chromium", install_chromium),
     Step("pyodide dist", ("web/package.json", "web/package-lock.json", "web/build_dist.py", "pyproject.toml",
                           *package_sources()),
          WEB_DIST / STAMP_NAME, build_pyodide_dist),

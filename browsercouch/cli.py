@@ -1,5 +1,6 @@
 """The ``browsercouch`` command: ``browsercouch serve`` runs the CouchDB-compatible server natively;
-``browsercouch replicate SOURCE TARGET`` and ``browsercouch sync A B`` run replications.
+``browsercouch replicate SOURCE TARGET`` and ``browsercouch sync A B`` run replications;
+``browsercouch web`` serves the web app, which runs browsercouch inside the browser tab.
 
 This is the only module that imports uvicorn (native serving); the browser runtime serves the same
 ``CouchApp`` through ``browsercouch.http``'s h11 driver instead.
@@ -13,18 +14,23 @@ import logging
 import socket
 import sys
 import time
+from pathlib import Path
 
 from . import __version__
 from .api import CouchApp
 from .api.auth import format_admin_hash, hash_password, parse_admin_hash
 from .errors import CouchError
 from .replicator import Replication, ReplicationOptions, open_endpoint, tcp_client
+from .static import StaticFiles
 from .store import Couch
 
 __all__ = ["main"]
 
 DEFAULT_PORT = 5984
 DEFAULT_DATA_DIR = "./browsercouch-data"
+DEFAULT_WEB_PORT = 8000
+# The web app in a source checkout; `python build.py` builds its web/dist (Pyodide and our wheel).
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
 
 def build_parser():
@@ -57,6 +63,12 @@ def build_parser():
     sync.add_argument("source", metavar="A")
     sync.add_argument("target", metavar="B")
     _replication_arguments(sync)
+    web = commands.add_parser("web", help="serve the web app: browsercouch running inside the browser tab")
+    web.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    web.add_argument("--port", type=int, default=DEFAULT_WEB_PORT,
+                     help=f"port (default {DEFAULT_WEB_PORT}; 0 picks a free one)")
+    web.add_argument("--root", type=Path, default=WEB_ROOT, help="the web app's directory (default: web/)")
+    web.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return parser
 
 
@@ -135,10 +147,21 @@ def serve(args):
     asyncio.run(_run_uvicorn(app, sock, args.log_level))
 
 
+def web(args):
+    """Serve the web app's static files. The databases live in the browser, not here."""
+    if not (args.root / "dist" / "pyodide.mjs").is_file():
+        raise SystemExit(f"browsercouch: {args.root / 'dist'} is not built: run `python build.py` first")
+    sock = _bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"browsercouch web app listening on http://{shown}:{port}/", flush=True)
+    asyncio.run(_run_uvicorn(StaticFiles(args.root), sock, args.log_level))
+
+
 async def _run_uvicorn(app, sock, log_level):
     import uvicorn
 
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="auto",
                             timeout_keep_alive=60, server_header=False, date_header=True)
     server = uvicorn.Server(config)
     await server.serve(sockets=[sock])
@@ -275,5 +298,7 @@ def main(argv=None):
     logging.basicConfig(level=getattr(logging, args.log_level.upper()))
     if args.command == "serve":
         serve(args)
+    elif args.command == "web":
+        web(args)
     elif args.command in ("replicate", "sync"):
         sys.exit(replicate_command(args))

@@ -45,7 +45,7 @@ STOP_TIMEOUT = 10.0
 OUTPUT_TAIL = 200
 # Servers started and not yet stopped, by base URL: lets a failing test show the server's side.
 RUNNING = {}
-READY_LINE = re.compile(r"^browsercouch listening on (http://\S+/)\s*$")
+READY_LINE = re.compile(r"^browsercouch (?:web app )?listening on (http://\S+/)\s*$")
 
 
 def http(method, url, body=None, headers=None, timeout=30.0):
@@ -201,15 +201,16 @@ def browsercouch_command():
     return shlex.split(override) if override else [sys.executable, "-m", "browsercouch"]
 
 
-def start_browsercouch(*args, timeout=START_TIMEOUT):
+def start_browsercouch(*args, timeout=START_TIMEOUT, command="serve"):
     """Start ``browsercouch serve`` on 127.0.0.1, port 0; return a ``ServerProcess`` once it is listening.
 
     ``args`` are extra CLI arguments (``--data DIR``, ``--admin USER:PASS``, ``--cors ORIGIN``); without
     ``--data`` the server runs with ``--memory``. Raises ``RuntimeError`` (with the server's output) when it
-    exits or stays silent for ``timeout`` seconds.
+    exits or stays silent for ``timeout`` seconds. ``command="web"`` starts ``browsercouch web`` (the web
+    app's static files) instead.
     """
-    storage = [] if "--data" in args else ["--memory"]
-    cmd = [*browsercouch_command(), "serve", "--host", "127.0.0.1", "--port", "0", *storage, *args]
+    storage = [] if "--data" in args or command != "serve" else ["--memory"]
+    cmd = [*browsercouch_command(), command, "--host", "127.0.0.1", "--port", "0", *storage, *args]
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                             text=True, bufsize=1)

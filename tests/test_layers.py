@@ -16,7 +16,9 @@ ALLOWED = {
     "http": {"http"},
     "replicator": {"errors", "store", "http", "replicator"},
     "api": {"errors", "store", "replicator", "api", "__init__"},
-    "cli": {"errors", "store", "api", "http", "replicator", "__init__"},
+    "cli": {"errors", "store", "api", "http", "replicator", "static", "__init__"},
+    "static": set(),
+    "browser": {"errors", "store", "api", "http", "replicator", "browser"},
     "__main__": {"cli"},
     "__init__": set(),
 }

@@ -53,11 +53,18 @@ def _db_name(file_name):
 
 
 class Couch:
-    """All databases of a server. ``data_dir`` is a directory (created if missing) or ``None``."""
+    """All databases of a server. ``data_dir`` is a directory (created if missing) or ``None``.
 
-    def __init__(self, data_dir=None, *, max_document_size=DEFAULT_MAX_DOCUMENT_SIZE):
+    In the browser, ``snapshots=True`` says the directory is persisted by whole-file snapshots (see
+    ``sqlite.Storage``) and ``on_change()`` is called after every change to its files.
+    """
+
+    def __init__(self, data_dir=None, *, max_document_size=DEFAULT_MAX_DOCUMENT_SIZE, snapshots=False,
+                 on_change=None):
         self.data_dir = data_dir
         self.max_document_size = max_document_size
+        self.snapshots = snapshots
+        self.on_change = on_change
         self._open = {}
         self.closed = False
         if data_dir is None:
@@ -93,6 +100,11 @@ class Couch:
             f.flush()
             os.fsync(f.fileno())
         os.replace(path + ".tmp", path)
+        self._changed()
+
+    def _changed(self):
+        if self.on_change is not None:
+            self.on_change()
 
     def all_dbs(self):
         return sorted(self._names)
@@ -117,7 +129,8 @@ class Couch:
         db = self._open.get(name)
         if db is None:
             path = ":memory:" if self.data_dir is None else os.path.join(self.data_dir, _file_name(name))
-            db = self._open[name] = Database(name, Storage(path), max_document_size=self.max_document_size)
+            storage = Storage(path, snapshots=self.snapshots, on_commit=self._changed)
+            db = self._open[name] = Database(name, storage, max_document_size=self.max_document_size)
         return db
 
     def delete_db(self, name):
@@ -132,6 +145,7 @@ class Couch:
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(base + suffix):
                     os.remove(base + suffix)
+            self._changed()
 
     def close(self):
         self.closed = True

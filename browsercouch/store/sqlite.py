@@ -8,6 +8,11 @@ One database is one SQLite file (or ``:memory:``), opened with the stdlib ``sqli
 also what Pyodide ships. No threads, no pools: every call runs to completion on the caller's thread.
 A write is one transaction (``with storage.transaction():``) and is committed, with the WAL synced
 (``synchronous=FULL``), before the caller answers its client.
+
+In the browser the file lives in an in-memory file system that is persisted as whole-file snapshots
+(IDBFS, see ``browsercouch.browser``): ``snapshots=True`` keeps SQLite's journal in memory and skips
+syncs, and ``on_commit`` tells the persister that the file changed. Every transaction runs to completion
+without yielding to the event loop, so a snapshot taken between two event-loop steps is always consistent.
 """
 
 import json
@@ -99,13 +104,19 @@ ALL_DOCS_END = {
 }
 
 
-class Storage:
-    """One database's SQLite file. ``path`` is a file path or ``":memory:"``."""
+def _nothing():
+    pass
 
-    def __init__(self, path):
+
+class Storage:
+    """One database's SQLite file. ``path`` is a file path or ``":memory:"``; ``on_commit()`` is called
+    after every change to the file, ``snapshots`` as in the module docstring."""
+
+    def __init__(self, path, *, snapshots=False, on_commit=None):
         self.path = path
+        self.on_commit = on_commit or _nothing
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in MEMORY_PRAGMAS if path == ":memory:" else PRAGMAS:
+        for pragma in MEMORY_PRAGMAS if snapshots or path == ":memory:" else PRAGMAS:
             self.conn.execute(pragma)
         self.conn.executescript(SCHEMA)
 
@@ -127,6 +138,7 @@ class Storage:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
+        self.on_commit()
 
     def get_meta(self, key, default=None):
         row = self.conn.execute(GET_META, {"key": key}).fetchone()
@@ -233,3 +245,4 @@ class Storage:
 
     def vacuum(self):
         self.conn.execute("VACUUM")
+        self.on_commit()

@@ -1,0 +1,99 @@
+"""The replicator's ``HttpClient`` in the browser: the page's ``fetch()``.
+
+A tab cannot open sockets, so remote peers are reached with ``fetch`` (the peer must allow the page's
+origin with CORS: ``browsercouch serve --cors ORIGIN``, or CouchDB's ``[cors]`` settings). The contract is
+``replicator.httpclient``'s: whole or streamed responses, ``timeout`` as seconds of silence, ``OSError``
+when the peer cannot be reached, ``TimeoutError`` when it stays silent. Connection reuse is the
+browser's business. Works only inside Pyodide.
+"""
+
+import asyncio
+import contextlib
+
+import js
+from pyodide.ffi import JsException, to_js
+
+from ..replicator import HttpClient, HttpResponse
+from ..replicator.httpclient import DEFAULT_TIMEOUT, StreamedResponse
+
+__all__ = ["FetchClient"]
+
+# Headers a page may not set (the fetch standard's forbidden request headers): the browser sets them.
+FORBIDDEN_HEADERS = frozenset({
+    "accept-charset", "accept-encoding", "access-control-request-headers", "access-control-request-method",
+    "connection", "content-length", "cookie", "date", "dnt", "expect", "host", "keep-alive", "origin",
+    "referer", "te", "trailer", "transfer-encoding", "upgrade", "via",
+})
+
+
+def _options(method, headers, body, signal):
+    sendable = {name: value for name, value in (headers or {}).items()
+                if name.lower() not in FORBIDDEN_HEADERS}
+    options = {"method": method, "headers": sendable, "signal": signal, "credentials": "omit",
+               "cache": "no-store"}
+    if body is not None:
+        options["body"] = to_js(bytes(body))
+    return to_js(options, dict_converter=js.Object.fromEntries)
+
+
+def _response_headers(response):
+    return {str(entry[0]).lower(): str(entry[1]) for entry in response.headers.entries()}
+
+
+async def _chunks(reader):
+    while True:
+        result = await reader.read()
+        if result.done:
+            return
+        yield result.value.to_bytes()
+
+
+class FetchClient(HttpClient):
+    """``HttpClient`` over ``fetch``; ``timeout`` is the default seconds of silence tolerated."""
+
+    def __init__(self, *, timeout=DEFAULT_TIMEOUT):
+        self.timeout = timeout
+        self.closed = False
+
+    async def request(self, method, url, headers=None, body=None, *, timeout=None):
+        async with self.stream(method, url, headers, body, timeout=timeout) as response:
+            data = await response.read()
+        return HttpResponse(response.status, response.headers, data)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, method, url, headers=None, body=None, *, timeout=None):
+        if self.closed:
+            raise RuntimeError("the HTTP client is closed")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {url.split('/')[0]}")
+        timeout = self.timeout if timeout is None else timeout
+        controller = js.AbortController.new()
+        try:
+            try:
+                async with asyncio.timeout(timeout):
+                    response = await js.fetch(url, _options(method, headers, body, controller.signal))
+            except JsException as error:
+                raise ConnectionError(f"fetch {method} {url.split('?')[0]} failed: {error}") from None
+            chunks = _chunks(response.body.getReader()) if response.body else _no_chunks()
+            yield StreamedResponse(response.status, _response_headers(response),
+                                   _translate_errors(chunks), timeout)
+        finally:
+            # Abandons whatever is left of the body (and any request still in flight) on every exit.
+            controller.abort()
+
+    async def close(self):
+        self.closed = True
+
+
+async def _no_chunks():
+    return
+    yield
+
+
+async def _translate_errors(chunks):
+    """The body's chunks, with a broken connection raised as ``ConnectionError`` as the contract says."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except JsException as error:
+        raise ConnectionError(f"the response body was cut short: {error}") from None

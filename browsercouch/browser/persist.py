@@ -1,0 +1,107 @@
+"""Acknowledge a write in the tab only once it is persisted.
+
+In the browser the databases live in an in-memory file system (Emscripten's MEMFS under an IDBFS mount)
+that reaches IndexedDB only when the page calls ``FS.syncfs``. ``Persister`` batches those syncs: every
+committed change calls ``changed()``, which starts a persist soon, and ``flush()`` returns once every
+change made before the call is persisted. Writes that arrive while a persist runs share the next one, so
+the window between a commit and its acknowledgement is at most two persists.
+
+``acknowledge_after_persist(app, persister)`` wraps the ASGI app: the response to a request that may
+write (anything but GET, HEAD and OPTIONS) starts only after ``flush()``. If the persist fails, the client
+gets a 500 instead of a false acknowledgement.
+"""
+
+import asyncio
+import json
+import logging
+
+__all__ = ["Persister", "acknowledge_after_persist"]
+
+log = logging.getLogger("browsercouch.browser")
+
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Persister:
+    """Batches calls of ``persist`` (a coroutine function that saves every file) after changes.
+
+    ``persists`` counts the persists done, ``last_error`` keeps the last failure (``None`` after a
+    success); the page shows both.
+    """
+
+    def __init__(self, persist):
+        self._persist = persist
+        self._changes = 0  # changes seen so far
+        self._saved = 0  # changes covered by the last successful persist
+        self._running = None  # the task of the persist in progress
+        self.persists = 0
+        self.last_error = None
+
+    @property
+    def dirty(self):
+        return self._saved < self._changes
+
+    def changed(self):
+        """Note a committed change; a persist starts on the next event-loop step."""
+        self._changes += 1
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._run())
+
+    async def flush(self):
+        """Return once every change noted before this call is persisted; raise if a persist failed."""
+        target = self._changes
+        while self._saved < target:
+            if self._running is None:
+                self._running = asyncio.ensure_future(self._run())
+            await asyncio.shield(self._running)
+            if self.last_error is not None and self._saved < target:
+                raise self.last_error
+
+    async def _run(self):
+        try:
+            while self._saved < self._changes:
+                covered = self._changes
+                try:
+                    await self._persist()
+                except Exception as error:
+                    log.error("persisting the databases failed: %r", error)
+                    self.last_error = error
+                    return
+                self.persists += 1
+                self._saved = covered
+                self.last_error = None
+        finally:
+            self._running = None
+
+
+PERSIST_FAILED = json.dumps({"error": "persist_failed",
+                             "reason": "The write was not saved to browser storage."}).encode()
+
+
+def acknowledge_after_persist(app, persister):
+    """The ASGI ``app``, with responses to writes held back until ``persister.flush()`` returns."""
+
+    async def durable_app(scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in READ_ONLY_METHODS:
+            await app(scope, receive, send)
+            return
+        failed = False
+
+        async def send_when_persisted(message):
+            nonlocal failed
+            if message["type"] == "http.response.start":
+                try:
+                    await persister.flush()
+                except Exception:
+                    failed = True
+                    await send({"type": "http.response.start", "status": 500,
+                                "headers": [(b"content-type", b"application/json"),
+                                            (b"content-length", str(len(PERSIST_FAILED)).encode())]})
+                    await send({"type": "http.response.body", "body": PERSIST_FAILED})
+                    return
+            if not failed:
+                await send(message)
+
+        await app(scope, receive, send_when_persisted)
+
+    return durable_app

@@ -1,0 +1,144 @@
+"""``browser.persist``: a write is acknowledged only after a persist that covers it, persists are batched,
+and a failed persist is a 500, never a false acknowledgement.
+
+The persist here is real: it copies the data directory to a "saved" directory, as ``FS.syncfs`` copies the
+in-memory files to IndexedDB in the tab. A write is durable when a ``Couch`` opened on the saved copy has
+it. Runs on CPython and inside Pyodide.
+"""
+
+import asyncio
+import json
+import shutil
+
+from replicator.peers import async_test
+
+from browsercouch.api import CouchApp
+from browsercouch.browser.persist import Persister, acknowledge_after_persist
+from browsercouch.replicator import app_client
+from browsercouch.store import Couch
+
+URL = "http://tab"
+
+
+class Disk:
+    """Saves the data directory by copying it whole; ``delay`` makes a persist take that long."""
+
+    def __init__(self, tmp_path, delay=0.0):
+        self.data = tmp_path / "data"
+        self.saved = tmp_path / "saved"
+        self.delay = delay
+        self.fail = False
+        self.calls = 0
+
+    async def persist(self):
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise OSError("QuotaExceededError: the browser refused to store more")
+        shutil.rmtree(self.saved, ignore_errors=True)
+        shutil.copytree(self.data, self.saved)
+
+    def saved_doc(self, db, doc_id):
+        couch = Couch(str(self.saved))
+        try:
+            return couch.get_db(db).get(doc_id) if couch.exists(db) else None
+        except Exception:
+            return None
+        finally:
+            couch.close()
+
+
+def open_tab(disk):
+    persister = Persister(disk.persist)
+    couch = Couch(str(disk.data), snapshots=True, on_change=persister.changed)
+    app = acknowledge_after_persist(CouchApp(couch), persister)
+    return couch, persister, app_client(app)
+
+
+@async_test
+async def test_an_acknowledged_write_is_already_saved(tmp_path):
+    disk = Disk(tmp_path, delay=0.02)
+    couch, persister, client = open_tab(disk)
+    assert (await client.request("PUT", f"{URL}/db")).status == 201
+    response = await client.request("PUT", f"{URL}/db/doc", {"content-type": "application/json"},
+                                    b'{"n": 1}')
+    assert response.status == 201
+    # Nothing ran between the acknowledgement and this check: the copy must already hold the write.
+    assert disk.saved_doc("db", "doc")["n"] == 1
+    assert not persister.dirty
+    await client.close()
+    couch.close()
+
+
+@async_test
+async def test_reads_do_not_wait_for_a_persist(tmp_path):
+    disk = Disk(tmp_path, delay=0.5)
+    couch, persister, client = open_tab(disk)
+    await client.request("PUT", f"{URL}/db")
+    write = asyncio.ensure_future(client.request("PUT", f"{URL}/db/doc", {}, b"{}"))
+    await asyncio.sleep(0.05)
+    # The write is committed in memory and visible; its acknowledgement waits for the slow persist.
+    read = await asyncio.wait_for(client.request("GET", f"{URL}/db/doc"), 0.4)
+    assert read.status == 200 and not write.done()
+    assert (await write).status == 201
+    await client.close()
+    couch.close()
+
+
+@async_test
+async def test_concurrent_writes_share_persists(tmp_path):
+    disk = Disk(tmp_path, delay=0.05)
+    couch, persister, client = open_tab(disk)
+    await client.request("PUT", f"{URL}/db")
+    calls_before = disk.calls
+    responses = await asyncio.gather(*(
+        client.request("PUT", f"{URL}/db/doc{i}", {}, json.dumps({"i": i}).encode()) for i in range(40)))
+    assert [r.status for r in responses] == [201] * 40
+    # At most: the persist running when a write committed, plus the next one that covers it.
+    assert disk.calls - calls_before <= 4
+    for i in range(40):
+        assert disk.saved_doc("db", f"doc{i}")["i"] == i
+    await client.close()
+    couch.close()
+
+
+@async_test
+async def test_a_failed_persist_is_an_error_not_an_acknowledgement(tmp_path):
+    disk = Disk(tmp_path)
+    couch, persister, client = open_tab(disk)
+    await client.request("PUT", f"{URL}/db")
+    disk.fail = True
+    response = await client.request("PUT", f"{URL}/db/doc", {}, b"{}")
+    assert response.status == 500
+    assert json.loads(response.body)["error"] == "persist_failed"
+    assert disk.saved_doc("db", "doc") is None and persister.dirty
+    # Once storage works again the next write persists everything, the earlier write included.
+    disk.fail = False
+    assert (await client.request("PUT", f"{URL}/db/other", {}, b"{}")).status == 201
+    assert disk.saved_doc("db", "doc") is not None
+    await client.close()
+    couch.close()
+
+
+@async_test
+async def test_writes_outside_http_are_persisted_soon(tmp_path):
+    """The replicator writes to the store directly: ``changed()`` starts a persist by itself."""
+    disk = Disk(tmp_path)
+    persister = Persister(disk.persist)
+    couch = Couch(str(disk.data), snapshots=True, on_change=persister.changed)
+    couch.create_db("db").put({"_id": "doc"})
+    for _ in range(50):
+        if not persister.dirty:
+            break
+        await asyncio.sleep(0.01)
+    assert disk.saved_doc("db", "doc") is not None
+    couch.close()
+
+
+def test_snapshot_storage_keeps_one_file_per_database(tmp_path):
+    """No WAL or journal files beside a database between transactions: a snapshot of the directory is
+    the databases, whole."""
+    couch = Couch(str(tmp_path), snapshots=True)
+    couch.create_db("db").put({"_id": "doc"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_config.json", "db.couch"]
+    couch.close()

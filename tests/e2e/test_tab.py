@@ -1,0 +1,95 @@
+"""browsercouch in a real Chromium tab: what the tab stores survives a reload, a browser restart and a
+browser killed right after a write was acknowledged; the tab replicates with remote peers through
+``fetch`` (a native browsercouch with credentials and CORS, and pouchdb-server)."""
+
+import base64
+
+from helpers import http, start_browsercouch, start_pouchdb_server
+
+
+def test_writes_survive_reload_restart_and_a_killed_browser(app):
+    app.open()
+    assert app.request("PUT", "/keep")[0] == 201
+    status, saved = app.request("PUT", "/keep/one", {"n": 1})
+    assert status == 201
+
+    app.reload()
+    assert app.request("GET", "/keep/one")[1]["_rev"] == saved["rev"]
+
+    app.restart()
+    assert app.request("GET", "/keep/one")[1]["_rev"] == saved["rev"]
+
+    status, two = app.request("PUT", "/keep/two", {"n": 2})
+    assert status == 201
+    app.crash()  # the acknowledgement came back: the write must already be in IndexedDB
+    app.open()
+    assert app.request("GET", "/keep/two")[1]["_rev"] == two["rev"]
+    assert app.request("GET", "/keep")[1]["doc_count"] == 2
+
+
+def _revs(base_url, db, auth=None):
+    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else None
+    status, _, feed = http("GET", f"{base_url}{db}/_changes?style=all_docs", headers=headers)
+    assert status == 200
+    return {row["id"]: sorted(c["rev"] for c in row["changes"]) for row in feed["results"]}
+
+
+def _tab_revs(app, db):
+    status, feed = app.request("GET", f"/{db}/_changes?style=all_docs")
+    assert status == 200
+    return {row["id"]: sorted(c["rev"] for c in row["changes"]) for row in feed["results"]}
+
+
+def _fill_with_a_conflict(app, db):
+    assert app.request("PUT", f"/{db}")[0] == 201
+    docs = [{"_id": f"doc{i:03d}", "n": i} for i in range(150)]
+    assert app.request("POST", f"/{db}/_bulk_docs", {"docs": docs})[0] == 201
+    # A conflict, as replication makes them: two branches of one document.
+    branches = [{"_id": "doc000", "_rev": rev, "side": rev} for rev in ("2-aaaa", "2-bbbb")]
+    status, _ = app.request("POST", f"/{db}/_bulk_docs", {"docs": branches, "new_edits": False})
+    assert status == 201
+
+
+def test_replicates_with_a_native_server_through_fetch(app, web_url):
+    origin = web_url.rstrip("/")
+    server = start_browsercouch("--admin", "admin:s3cret", "--cors", origin)
+    try:
+        app.open()
+        _fill_with_a_conflict(app, "local")
+        remote = {"url": server.url + "copy",
+                  "headers": {"Authorization": "Basic " + base64.b64encode(b"admin:s3cret").decode()}}
+
+        status, result = app.request("POST", "/_replicate",
+                                     {"source": "local", "target": remote, "create_target": True})
+        assert status == 200 and result["ok"], result
+        assert _revs(server.url, "copy", "admin:s3cret") == _tab_revs(app, "local")
+
+        status, result = app.request("POST", "/_replicate", {"source": remote, "target": "back",
+                                                             "create_target": True})
+        assert status == 200 and result["ok"], result
+        assert _tab_revs(app, "back") == _tab_revs(app, "local")
+        assert app.request("GET", "/back/doc000?conflicts=true")[1]["_conflicts"]
+
+        # Wrong credentials: a clear error, not a hang.
+        wrong = {**remote, "headers": {"Authorization": "Basic " + base64.b64encode(b"admin:no").decode()}}
+        status, result = app.request("POST", "/_replicate", {"source": "local", "target": wrong})
+        assert status in (401, 403, 500) and "error" in result, result
+    finally:
+        server.stop()
+
+
+def test_replicates_with_pouchdb_server_through_fetch(app, tmp_path):
+    server = start_pouchdb_server(tmp_path / "pouchdb")
+    try:
+        app.open()
+        _fill_with_a_conflict(app, "local")
+        status, result = app.request("POST", "/_replicate", {"source": "local", "target": server.url + "copy",
+                                                             "create_target": True})
+        assert status == 200 and result["ok"], result
+        assert _revs(server.url, "copy") == _tab_revs(app, "local")
+        status, result = app.request("POST", "/_replicate", {"source": server.url + "copy", "target": "back",
+                                                             "create_target": True})
+        assert status == 200 and result["ok"], result
+        assert _tab_revs(app, "back") == _tab_revs(app, "local")
+    finally:
+        server.stop()

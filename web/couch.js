@@ -1,0 +1,91 @@
+// Two ways for the web app to reach a CouchDB, with one interface:
+//
+//   const response = await couch.request(method, path, { headers, body });
+//   response.status, response.headers (lowercase names), response.body (Uint8Array),
+//   response.text(), response.json()
+//
+// `path` starts with "/" and is already URL-encoded ("/db/doc%2Fid?conflicts=true"); `body` is a string,
+// a Uint8Array or undefined. Only whole responses: no continuous feeds.
+//
+// TabCouch is browsercouch running in this tab: Pyodide in a module worker (couch-worker.js), its
+// databases persisted in the browser. HttpCouch is any CouchDB reached with fetch (for a native
+// browsercouch, start it with --cors).
+
+class CouchResponse {
+  constructor(status, headers, body) {
+    this.status = status;
+    this.headers = headers;
+    this.body = body;
+  }
+
+  text() {
+    return new TextDecoder().decode(this.body);
+  }
+
+  json() {
+    return JSON.parse(this.text());
+  }
+}
+
+function encodeBody(body) {
+  if (body === undefined || body === null) return null;
+  return typeof body === "string" ? new TextEncoder().encode(body) : body;
+}
+
+export class HttpCouch {
+  constructor(baseUrl) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.name = this.baseUrl;
+  }
+
+  async request(method, path, { headers = {}, body } = {}) {
+    const response = await fetch(this.baseUrl + path, { method, headers, body: encodeBody(body) });
+    const names = {};
+    response.headers.forEach((value, name) => { names[name.toLowerCase()] = value; });
+    return new CouchResponse(response.status, names, new Uint8Array(await response.arrayBuffer()));
+  }
+}
+
+// Start browsercouch in a worker. `onProgress({stage, percent})` is called while it loads; the returned
+// promise resolves once the databases are open, to a TabCouch whose `info` is the worker's ready message
+// ({uuid, storage, timings}).
+export function startTabCouch({ onProgress = () => {}, workerUrl = new URL("./couch-worker.js", import.meta.url) } = {}) {
+  const worker = new Worker(workerUrl, { type: "module" });
+  const pending = new Map();
+  let nextId = 1;
+  return new Promise((resolve, reject) => {
+    worker.onerror = (event) => reject(new Error(event.message || "the browsercouch worker failed to start"));
+    worker.onmessage = ({ data }) => {
+      if (data.type === "progress") onProgress(data);
+      else if (data.type === "failed") reject(new Error(data.error));
+      else if (data.type === "ready") resolve(new TabCouch(worker, pending, () => nextId++, data));
+      else if (data.type === "response") {
+        const { resolve: done, reject: fail } = pending.get(data.id);
+        pending.delete(data.id);
+        if (data.error) fail(new Error(data.error));
+        else done(new CouchResponse(data.status, data.headers, data.body));
+      }
+    };
+  });
+}
+
+class TabCouch {
+  constructor(worker, pending, newId, info) {
+    this.worker = worker;
+    this.pending = pending;
+    this.newId = newId;
+    this.info = info;
+    this.name = "this tab";
+  }
+
+  request(method, path, { headers = {}, body } = {}) {
+    const id = this.newId();
+    const bytes = encodeBody(body);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      // Transfer only a buffer made here: the caller's own Uint8Array stays usable.
+      this.worker.postMessage({ type: "request", id, method, path, headers, body: bytes },
+        typeof body === "string" ? [bytes.buffer] : []);
+    });
+  }
+}
