@@ -34,6 +34,12 @@ def _iso(timestamp):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
+class ReplicationCancelled(CouchError):
+    """The answer to a one-shot ``POST /_replicate`` whose job another request cancelled."""
+
+    status, error, reason = 500, "replication_cancelled", "The replication was cancelled."
+
+
 class Scheduler:
     """Replication jobs of a server over ``couch``; ``client`` is the ``HttpClient`` for remote peers
     (the native asyncio one unless given: the browser passes its ``fetch()`` client)."""
@@ -106,6 +112,10 @@ class Scheduler:
             return 202, {"ok": True, "_local_id": job_id}
         try:
             return 200, {"ok": True, **await job.wait()}
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise  # this request itself is being cancelled (its client left)
+            raise ReplicationCancelled() from None
         finally:
             if self.transient.get(job_id) is job:
                 del self.transient[job_id]

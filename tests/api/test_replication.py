@@ -91,6 +91,33 @@ def test_continuous_jobs_show_in_active_tasks_and_cancel(client, db):
     _eventually(client, lambda c: c.get("/_active_tasks").json() == [])
 
 
+def test_cancelling_a_one_shot_job_answers_its_waiting_request(make_client, peer):
+    """The request waiting on a one-shot job gets a JSON error when another request cancels the job (it
+    was a bare 500 from the server's own exception handler)."""
+
+    async def stuck_feed(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].endswith("/_changes"):
+            await asyncio.sleep(60)
+        await peer[0](scope, receive, send)
+
+    client = make_client(http_client=app_client(stuck_feed))
+    expect_json(client.put("/inbox"), 201)
+    spec = {"source": f"{PEER}/remote", "target": "inbox"}
+
+    async def cancel_while_it_waits():
+        conn = await client.connect()
+        waiting = asyncio.ensure_future(client.arequest("POST", "/_replicate", json=spec, conn=conn))
+        await asyncio.sleep(0.5)
+        cancelled = await client.arequest("POST", "/_replicate", json={**spec, "cancel": True})
+        answer = await asyncio.wait_for(waiting, 10)
+        await conn.close()
+        return cancelled, answer
+
+    cancelled, answer = client.run(cancel_while_it_waits())
+    assert expect_json(cancelled)["ok"] is True
+    expect_error(answer, 500, "replication_cancelled")
+
+
 def test_cancel_of_an_unknown_job_is_404(client):
     response = client.post("/_replicate", json={"replication_id": "nope+continuous", "cancel": True})
     expect_error(response, 404, "not_found")

@@ -1,0 +1,64 @@
+// The browsercouch web app: a Fauxton-like database browser and a replication panel over one `couch`
+// (see couch.js). By default browsercouch runs in this tab; `?remote=http://host:port` browses that
+// CouchDB instead. Once ready, `window.browsercouch = {couch}` (tests and benchmarks drive it).
+
+import { HttpCouch, startTabCouch } from "./couch.js";
+import { byId, callJson, describeError } from "./ui/dom.js";
+import { createDatabasesPanel } from "./ui/databases.js";
+import { createDocumentsPanel } from "./ui/documents.js";
+import { createQueriesPanel } from "./ui/queries.js";
+import { createReplicationPanel } from "./ui/replication.js";
+
+const status = byId("status");
+const loadProgress = byId("load-progress");
+
+async function connect() {
+  const remote = new URLSearchParams(location.search).get("remote");
+  if (remote) {
+    const couch = new HttpCouch(remote);
+    await callJson(couch, "GET", "/").catch((error) => {
+      throw new Error(`cannot reach ${remote} (${describeError(error)})`);
+    });
+    return couch;
+  }
+  return startTabCouch({
+    onProgress: ({ stage, percent }) => {
+      loadProgress.value = percent;
+      status.textContent = stage;
+    },
+  });
+}
+
+function startApp(couch) {
+  const documents = createDocumentsPanel(couch, { onChange: () => databases.refresh() });
+  const panels = [documents, createQueriesPanel(couch), createReplicationPanel(couch)];
+  const databases = createDatabasesPanel(couch, {
+    onSelect: (db) => {
+      byId("no-db").hidden = db !== null;
+      byId("db-panel").hidden = db === null;
+      for (const panel of panels) panel.show(db);
+    },
+  });
+  return databases.refresh();
+}
+
+function describeBackend(couch) {
+  if (couch instanceof HttpCouch) return couch.baseUrl;
+  return couch.info?.storage ? `browsercouch in this tab (${couch.info.storage})` : "browsercouch in this tab";
+}
+
+try {
+  const couch = await connect();
+  await startApp(couch);
+  window.browsercouch = { couch };
+  loadProgress.value = 100;
+  loadProgress.hidden = true;
+  byId("backend").textContent = describeBackend(couch);
+  status.textContent = "ready";
+  document.body.dataset.ready = "1";
+} catch (error) {
+  loadProgress.hidden = true;
+  status.textContent = `failed: ${describeError(error)}`;
+  status.classList.add("error");
+  document.body.dataset.ready = "failed";
+}
