@@ -31,7 +31,13 @@ async function connect() {
 
 function startApp(couch) {
   const documents = createDocumentsPanel(couch, { onChange: () => databases.refresh() });
-  const panels = [documents, createQueriesPanel(couch), createReplicationPanel(couch)];
+  const replication = createReplicationPanel(couch, {
+    onChange: () => {
+      documents.refresh();
+      databases.refresh();
+    },
+  });
+  const panels = [documents, createQueriesPanel(couch), replication];
   const databases = createDatabasesPanel(couch, {
     onSelect: (db) => {
       byId("no-db").hidden = db !== null;

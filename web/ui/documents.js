@@ -117,5 +117,9 @@ export function createDocumentsPanel(couch, { onChange }) {
       await load(null);
       if (db !== null) await showPage(0);
     }),
+    // Someone else changed the database (a replication): list the documents again.
+    refresh: reportingTo(error, async () => {
+      if (db !== null) await showPage(page);
+    }),
   };
 }

@@ -58,7 +58,8 @@ function loadLog() {
   }
 }
 
-export function createReplicationPanel(couch) {
+// `onChange()` is called when a run may have changed the selected database (it wrote documents or ended).
+export function createReplicationPanel(couch, { onChange }) {
   const startButton = byId("repl-start");
   const stopButton = byId("repl-stop");
   const progress = byId("repl-progress");
@@ -98,7 +99,10 @@ export function createReplicationPanel(couch) {
     const tasks = run.legs.map((leg) => leg.task).filter(Boolean);
     const written = tasks.reduce((sum, task) => sum + task.docs_written, 0);
     const pending = tasks.reduce((sum, task) => sum + (task.changes_pending ?? NaN), 0);
-    run.entry.docsWritten = Math.max(run.entry.docsWritten, written);
+    if (written > run.entry.docsWritten) {
+      run.entry.docsWritten = written;
+      onChange();
+    }
     if (tasks.length === 0 || Number.isNaN(pending)) progress.removeAttribute("value");
     else progress.value = pending === 0 ? 1 : written / (written + pending);
     state.textContent = run.legs.filter((leg) => leg.task).map(({ label, task }) =>
@@ -127,6 +131,7 @@ export function createReplicationPanel(couch) {
     state.textContent = "";
     showRunning(null);
     renderLog();
+    onChange();
   }
 
   function begin(entry, legs) {

@@ -1,0 +1,149 @@
+"""The web app driven as a user drives it, in headless Chromium: create a database and documents through
+the UI, reload, restart the browser, then replicate through the replication panel to a native
+``browsercouch serve`` (with credentials) and to pouchdb-server, pull one back, and compare documents and
+revisions everywhere. The last screen is saved as ``tests/artifacts/web-app.png``."""
+
+import base64
+
+from helpers import http, start_browsercouch, start_pouchdb_server
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+WAIT = 60
+NOTES = {"note-1": "buy milk", "note-2": "call Ada", "note-3": "water the plants"}
+
+
+class Ui:
+    """The page's controls, by the hooks the web app promises (``id`` and ``data-*`` attributes)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.browser = app.browser
+
+    def wait(self, condition, message):
+        return WebDriverWait(self.browser, WAIT).until(lambda _: condition(), message)
+
+    def find(self, css):
+        return self.wait(lambda: self.browser.find_elements(By.CSS_SELECTOR, css), f"no {css}\n"
+                         f"{self.app.console()}")[0]
+
+    def text(self, css):
+        return self.browser.find_element(By.CSS_SELECTOR, css).text
+
+    def type(self, css, text):
+        field = self.find(css)
+        field.clear()
+        field.send_keys(text)
+
+    def create_db(self, name):
+        self.type("#new-db-name", name)
+        self.find("#create-db").click()
+        self.select_db(name)
+
+    def select_db(self, name):
+        self.find(f'[data-db="{name}"]').click()
+        self.wait(lambda: self.text("#db-title") == name, f"{name} did not open")
+
+    def doc_ids(self):
+        return sorted(e.get_attribute("data-doc-id")
+                      for e in self.browser.find_elements(By.CSS_SELECTOR, "[data-doc-id]"))
+
+    def save(self, body, rev_prefix):
+        editor = self.find("#doc-editor")
+        editor.clear()
+        editor.send_keys(body)
+        self.find("#save-doc").click()
+        self.wait(lambda: self.text("#doc-rev").startswith(rev_prefix),
+                  f"no {rev_prefix} rev: {self.text('#doc-error')}")
+
+    def replicate(self, url, direction, user="", password=""):
+        before = len(self.browser.find_elements(By.CSS_SELECTOR, "#repl-log li"))
+        self.type("#repl-url", url)
+        self.type("#repl-user", user)
+        self.type("#repl-password", password)
+        self.find(f'#repl-direction option[value="{direction}"]').click()
+        self.find("#repl-start").click()
+        self.wait(lambda: len(self.browser.find_elements(By.CSS_SELECTOR, "#repl-log li")) > before,
+                  "the run was not logged")
+
+        def finished():
+            status = self.find("#repl-log li").get_attribute("data-status")
+            return status if status != "running" else None
+
+        status = self.wait(finished, "the replication did not finish")
+        assert status == "completed", self.text("#repl-log li")
+
+
+def _remote_docs(base_url, db, auth=None):
+    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else None
+    status, _, feed = http("GET", f"{base_url}{db}/_all_docs?include_docs=true&conflicts=true",
+                           headers=headers)
+    assert status == 200, feed
+    return {row["id"]: row["doc"] for row in feed["rows"]}
+
+
+def _tab_docs(app, db):
+    status, feed = app.request("GET", f"/{db}/_all_docs?include_docs=true&conflicts=true")
+    assert status == 200, feed
+    return {row["id"]: row["doc"] for row in feed["rows"]}
+
+
+def _without_attachment_flags(docs):
+    """Attachment stubs as every server reports them: digest, type and length (``revpos`` aside)."""
+    for doc in docs.values():
+        for stub in doc.get("_attachments", {}).values():
+            stub.pop("revpos", None)
+    return docs
+
+
+def test_a_user_creates_reloads_restarts_and_replicates(app, web_url, tmp_path):
+    ui = Ui(app.open())
+    ui.create_db("notes")
+    for doc_id, text in NOTES.items():
+        ui.find("#new-doc").click()
+        ui.wait(lambda: '"_id"' in ui.find("#doc-editor").get_attribute("value"), "no new document")
+        ui.save(f'{{"_id": "{doc_id}", "text": "{text}"}}', "1-")
+    ui.wait(lambda: ui.doc_ids() == sorted(NOTES), "the list does not show the new documents")
+
+    ui.find('[data-doc-id="note-1"]').click()
+    ui.wait(lambda: '"note-1"' in ui.find("#doc-editor").get_attribute("value"), "note-1 did not open")
+    rev1 = ui.text("#doc-rev")
+    ui.save(f'{{"_id": "note-1", "_rev": "{rev1}", "text": "buy oat milk"}}', "2-")
+    attachment = tmp_path / "hello.txt"
+    attachment.write_text("hello from the tab")
+    ui.find("#attachment-file").send_keys(str(attachment))
+    ui.find("#add-attachment").click()
+    ui.find('[data-attachment="hello.txt"]')
+    ui.wait(lambda: ui.text("#doc-rev").startswith("3-"), "the attachment made no new revision")
+    made = _tab_docs(app, "notes")
+
+    app.reload()
+    ui = Ui(app)
+    ui.select_db("notes")
+    ui.wait(lambda: ui.doc_ids() == sorted(NOTES), "the documents are gone after a reload")
+    app.restart()
+    ui = Ui(app)
+    ui.select_db("notes")
+    ui.wait(lambda: ui.doc_ids() == sorted(NOTES), "the documents are gone after a browser restart")
+    assert _tab_docs(app, "notes") == made
+
+    native = start_browsercouch("--admin", "admin:s3cret", "--cors", web_url.rstrip("/"))
+    pouch = start_pouchdb_server(tmp_path / "pouchdb")
+    try:
+        ui.replicate(native.url + "notes", "push", "admin", "s3cret")
+        ui.replicate(pouch.url + "notes", "push")
+        ui.create_db("pulled")
+        ui.replicate(pouch.url + "notes", "pull")
+        ui.wait(lambda: ui.doc_ids() == sorted(NOTES), "the pulled documents are not listed")
+
+        expected = _without_attachment_flags(made)
+        assert _without_attachment_flags(_remote_docs(native.url, "notes", "admin:s3cret")) == expected
+        assert _without_attachment_flags(_remote_docs(pouch.url, "notes")) == expected
+        assert _without_attachment_flags(_tab_docs(app, "pulled")) == expected
+        status, body = app.request("GET", "/pulled/note-1/hello.txt")
+        assert status == 200 and body == "hello from the tab"
+    finally:
+        native.stop()
+        pouch.stop()
+    shot = app.screenshot("web-app.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
