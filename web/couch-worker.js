@@ -5,11 +5,12 @@
 // storage, timings} or {type: "failed", error}; {type: "response", id, status, headers, body} or
 // {type: "response", id, error} for each request.
 //
-// Storage: the databases are SQLite files in Emscripten's memory file system under DATA_DIR, an IDBFS
-// mount. They are loaded from IndexedDB at start, and every write is saved back (FS.syncfs) before it
-// is acknowledged (browsercouch/browser/persist.py batches the syncs).
+// Storage: the databases are SQLite files in Emscripten's memory file system under DATA_DIR. They are
+// loaded from IndexedDB at start (file-store.js), and every write is saved back, with strict durability,
+// before it is acknowledged (browsercouch/browser/persist.py batches the saves).
 
 import { loadPyodide } from "./dist/pyodide.mjs";
+import { openFileStore } from "./file-store.js";
 
 const DATA_DIR = "/browsercouch";
 const DIST = new URL("./dist/", import.meta.url).href;
@@ -18,16 +19,12 @@ function progress(stage, percent) {
   postMessage({ type: "progress", stage, percent });
 }
 
-function syncfs(FS, populate) {
-  return new Promise((resolve, reject) => FS.syncfs(populate, (error) => (error ? reject(error) : resolve())));
-}
-
 async function start() {
   const started = performance.now();
   const timings = {};
   const mark = (name) => { timings[name] = Math.round(performance.now() - started); };
   progress("loading Python", 5);
-  const pyodide = await loadPyodide({ indexURL: DIST });
+  const [pyodide, files] = await Promise.all([loadPyodide({ indexURL: DIST }), openFileStore()]);
   mark("pyodide");
   progress("loading browsercouch", 60);
   await pyodide.loadPackage(["browsercouch"], { messageCallback: () => {}, checkIntegrity: true });
@@ -35,12 +32,11 @@ async function start() {
   progress("opening databases", 85);
   const { FS } = pyodide;
   FS.mkdirTree(DATA_DIR);
-  FS.mount(FS.filesystems.IDBFS, {}, DATA_DIR);
-  await syncfs(FS, true);
+  await files.loadInto(FS);
   const tabModule = pyodide.pyimport("browsercouch.browser.tab");
-  const tab = await tabModule.open_tab(DATA_DIR, () => syncfs(FS, false));
+  const tab = await tabModule.open_tab(DATA_DIR, (paths) => files.save(FS, paths.toJs()));
   mark("ready");
-  return { tab, info: { uuid: tab.uuid, storage: "IndexedDB (IDBFS)", timings } };
+  return { tab, info: { uuid: tab.uuid, storage: "IndexedDB", timings } };
 }
 
 const ready = start();

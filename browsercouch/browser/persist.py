@@ -1,10 +1,11 @@
 """Acknowledge a write in the tab only once it is persisted.
 
-In the browser the databases live in an in-memory file system (Emscripten's MEMFS under an IDBFS mount)
-that reaches IndexedDB only when the page calls ``FS.syncfs``. ``Persister`` batches those syncs: every
-committed change calls ``changed()``, which starts a persist soon, and ``flush()`` returns once every
-change made before the call is persisted. Writes that arrive while a persist runs share the next one, so
-the window between a commit and its acknowledgement is at most two persists.
+In the browser the databases live in Emscripten's in-memory file system and reach IndexedDB only when the
+page saves them (``web/file-store.js``: the changed files, whole, in one transaction with strict
+durability). ``Persister`` batches those saves: every committed change calls ``changed(path)``, which
+starts a persist soon, and ``flush()`` returns once every change made before the call is persisted.
+Writes that arrive while a persist runs share the next one, so the window between a commit and its
+acknowledgement is at most two persists.
 
 ``acknowledge_after_persist(app, persister)`` wraps the ASGI app: the response to a request that may
 write (anything but GET, HEAD and OPTIONS) starts only after ``flush()``. If the persist fails, the client
@@ -23,7 +24,8 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Persister:
-    """Batches calls of ``persist`` (a coroutine function that saves every file) after changes.
+    """Batches calls of ``persist(paths)`` (a coroutine function that saves those files, or forgets the
+    ones that no longer exist) after changes.
 
     ``persists`` counts the persists done, ``last_error`` keeps the last failure (``None`` after a
     success); the page shows both.
@@ -34,6 +36,7 @@ class Persister:
         self._changes = 0  # changes seen so far
         self._saved = 0  # changes covered by the last successful persist
         self._running = None  # the task of the persist in progress
+        self._paths = set()  # files changed since the last persist started
         self.persists = 0
         self.last_error = None
 
@@ -41,9 +44,10 @@ class Persister:
     def dirty(self):
         return self._saved < self._changes
 
-    def changed(self):
-        """Note a committed change; a persist starts on the next event-loop step."""
+    def changed(self, path):
+        """Note a committed change to the file ``path``; a persist starts on the next event-loop step."""
         self._changes += 1
+        self._paths.add(path)
         if self._running is None:
             self._running = asyncio.ensure_future(self._run())
 
@@ -60,11 +64,12 @@ class Persister:
     async def _run(self):
         try:
             while self._saved < self._changes:
-                covered = self._changes
+                covered, paths, self._paths = self._changes, self._paths, set()
                 try:
-                    await self._persist()
+                    await self._persist(sorted(paths))
                 except Exception as error:
                     log.error("persisting the databases failed: %r", error)
+                    self._paths |= paths
                     self.last_error = error
                     return
                 self.persists += 1

@@ -5,6 +5,7 @@ names written as ``%2F``), and its settings (uuid, hashed admins, the cookie sec
 ``_config.json`` beside them. ``data_dir=None`` keeps everything in memory.
 """
 
+import functools
 import json
 import os
 import re
@@ -56,7 +57,8 @@ class Couch:
     """All databases of a server. ``data_dir`` is a directory (created if missing) or ``None``.
 
     In the browser, ``snapshots=True`` says the directory is persisted by whole-file snapshots (see
-    ``sqlite.Storage``) and ``on_change()`` is called after every change to its files.
+    ``sqlite.Storage``) and ``on_change(path)`` is called after every change to one of its files (a write,
+    or the file's removal).
     """
 
     def __init__(self, data_dir=None, *, max_document_size=DEFAULT_MAX_DOCUMENT_SIZE, snapshots=False,
@@ -100,11 +102,11 @@ class Couch:
             f.flush()
             os.fsync(f.fileno())
         os.replace(path + ".tmp", path)
-        self._changed()
+        self._changed(path)
 
-    def _changed(self):
+    def _changed(self, path):
         if self.on_change is not None:
-            self.on_change()
+            self.on_change(path)
 
     def all_dbs(self):
         return sorted(self._names)
@@ -129,7 +131,8 @@ class Couch:
         db = self._open.get(name)
         if db is None:
             path = ":memory:" if self.data_dir is None else os.path.join(self.data_dir, _file_name(name))
-            storage = Storage(path, snapshots=self.snapshots, on_commit=self._changed)
+            changed = functools.partial(self._changed, path)
+            storage = Storage(path, snapshots=self.snapshots, on_commit=changed)
             db = self._open[name] = Database(name, storage, max_document_size=self.max_document_size)
         return db
 
@@ -145,7 +148,7 @@ class Couch:
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(base + suffix):
                     os.remove(base + suffix)
-            self._changed()
+            self._changed(base)
 
     def close(self):
         self.closed = True

@@ -1,14 +1,15 @@
 """``browser.persist``: a write is acknowledged only after a persist that covers it, persists are batched,
 and a failed persist is a 500, never a false acknowledgement.
 
-The persist here is real: it copies the data directory to a "saved" directory, as ``FS.syncfs`` copies the
-in-memory files to IndexedDB in the tab. A write is durable when a ``Couch`` opened on the saved copy has
-it. Runs on CPython and inside Pyodide.
+The persist here is real: it copies the changed files to a "saved" directory, as ``web/file-store.js``
+copies them from the in-memory file system to IndexedDB in the tab. A write is durable when a ``Couch``
+opened on the saved copy has it. Runs on CPython and inside Pyodide.
 """
 
 import asyncio
 import json
 import shutil
+from pathlib import Path
 
 from replicator.peers import async_test
 
@@ -21,7 +22,7 @@ URL = "http://tab"
 
 
 class Disk:
-    """Saves the data directory by copying it whole; ``delay`` makes a persist take that long."""
+    """Saves changed files by copying them whole; ``delay`` makes a persist take that long."""
 
     def __init__(self, tmp_path, delay=0.0):
         self.data = tmp_path / "data"
@@ -30,13 +31,18 @@ class Disk:
         self.fail = False
         self.calls = 0
 
-    async def persist(self):
+    async def persist(self, paths):
         self.calls += 1
         await asyncio.sleep(self.delay)
         if self.fail:
             raise OSError("QuotaExceededError: the browser refused to store more")
-        shutil.rmtree(self.saved, ignore_errors=True)
-        shutil.copytree(self.data, self.saved)
+        self.saved.mkdir(exist_ok=True)
+        for path in map(Path, paths):
+            assert path.parent == self.data, f"{path} is not a file of the data directory"
+            if path.exists():
+                shutil.copyfile(path, self.saved / path.name)
+            else:
+                (self.saved / path.name).unlink(missing_ok=True)
 
     def saved_doc(self, db, doc_id):
         couch = Couch(str(self.saved))
@@ -132,6 +138,18 @@ async def test_writes_outside_http_are_persisted_soon(tmp_path):
             break
         await asyncio.sleep(0.01)
     assert disk.saved_doc("db", "doc") is not None
+    couch.close()
+
+
+@async_test
+async def test_a_deleted_database_is_forgotten_by_the_next_persist(tmp_path):
+    disk = Disk(tmp_path)
+    couch, persister, client = open_tab(disk)
+    await client.request("PUT", f"{URL}/gone")
+    assert (disk.saved / "gone.couch").exists()
+    assert (await client.request("DELETE", f"{URL}/gone")).status == 200
+    assert not (disk.saved / "gone.couch").exists()
+    await client.close()
     couch.close()
 
 
