@@ -7,7 +7,7 @@
   core tests use no file descriptors (the ``pipe`` transport is in memory), so this loop watches none: it
   sleeps until the next timer is due. ``install()`` makes ``asyncio.new_event_loop()`` return one.
 - ``skip_reason(item)``: why a test cannot run inside Pyodide (it needs a socket, a thread, a subprocess,
-  uvicorn or Node), or ``None``.
+  uvicorn, Node or a browser to drive), or ``None``.
 """
 
 import asyncio
@@ -19,6 +19,8 @@ from asyncio import selector_events
 # Fixtures that start servers as subprocesses on 127.0.0.1 (conftest.py).
 SERVER_FIXTURES = {"browsercouch_server", "browsercouch_factory", "pouchdb_server", "couch_url"}
 NATIVE_REASON = "needs sockets, threads or subprocesses: not available inside Pyodide"
+# Tests marked ``chromium`` drive a browser from the host (tests/pyodide/test_in_chromium.py).
+CHROMIUM_REASON = "drives headless Chromium through Selenium: not available inside Pyodide"
 # Tests that fail inside Pyodide because of a known bug not fixed yet, by node id prefix.
 KNOWN_BUGS = {
 }
@@ -89,6 +91,8 @@ def skip_reason(item):
         return NATIVE_REASON
     if item.get_closest_marker("native"):
         return NATIVE_REASON
+    if item.get_closest_marker("chromium"):
+        return CHROMIUM_REASON
     params = getattr(getattr(item, "callspec", None), "params", {})
     if any(isinstance(value, str) and ("uvicorn" in value or value == "tcp") for value in params.values()):
         return "over TCP (uvicorn): not available inside Pyodide"
