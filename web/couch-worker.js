@@ -1,7 +1,8 @@
-// browsercouch in a module worker: Pyodide from ./dist (never a CDN), the databases in IndexedDB.
+// browsercouch in a module SharedWorker: Pyodide from ./dist (never a CDN), the databases in IndexedDB.
+// One per origin: every page of the app connects to it, so two tabs never hold diverging copies.
 //
-// Messages from the page: {type: "request", id, method, path, headers, body: Uint8Array|null}.
-// Messages to the page: {type: "progress", stage, percent} while loading, then {type: "ready", uuid,
+// Messages from a page: {type: "request", id, method, path, headers, body: Uint8Array|null}.
+// Messages to the pages: {type: "progress", stage, percent} while loading, then {type: "ready", uuid,
 // storage, timings} or {type: "failed", error}; {type: "response", id, status, headers, body} or
 // {type: "response", id, error} for each request.
 //
@@ -15,8 +16,15 @@ import { openFileStore } from "./file-store.js";
 const DATA_DIR = "/browsercouch";
 const DIST = new URL("./dist/", import.meta.url).href;
 
+const ports = new Set();
+let outcome = null; // the ready or failed message, once known; pages that connect later get it at once
+
+function broadcast(message) {
+  for (const port of ports) port.postMessage(message);
+}
+
 function progress(stage, percent) {
-  postMessage({ type: "progress", stage, percent });
+  broadcast({ type: "progress", stage, percent });
 }
 
 async function start() {
@@ -42,17 +50,23 @@ async function start() {
 const ready = start();
 
 ready.then(
-  ({ info }) => postMessage({ type: "ready", ...info }),
-  (error) => postMessage({ type: "failed", error: String(error && error.stack || error) }),
+  ({ info }) => { outcome = { type: "ready", ...info }; broadcast(outcome); },
+  (error) => { outcome = { type: "failed", error: String(error && error.stack || error) }; broadcast(outcome); },
 );
 
-onmessage = async ({ data }) => {
+async function answer(port, data) {
   if (data.type !== "request") return;
   try {
     const { tab } = await ready;
     const response = await tab.request(data.method, data.path, data.headers, data.body ?? undefined);
-    postMessage({ type: "response", id: data.id, ...response }, [response.body.buffer]);
+    port.postMessage({ type: "response", id: data.id, ...response }, [response.body.buffer]);
   } catch (error) {
-    postMessage({ type: "response", id: data.id, error: String(error && error.message || error) });
+    port.postMessage({ type: "response", id: data.id, error: String(error && error.message || error) });
   }
+}
+
+onconnect = ({ ports: [port] }) => {
+  ports.add(port);
+  port.onmessage = ({ data }) => answer(port, data);
+  if (outcome) port.postMessage(outcome);
 };

@@ -7,8 +7,8 @@
 // `path` starts with "/" and is already URL-encoded ("/db/doc%2Fid?conflicts=true"); `body` is a string,
 // a Uint8Array or undefined. Only whole responses: no continuous feeds.
 //
-// TabCouch is browsercouch running in this tab: Pyodide in a module worker (couch-worker.js), its
-// databases persisted in the browser. HttpCouch is any CouchDB reached with fetch (for a native
+// TabCouch is browsercouch running in the browser: Pyodide in a module SharedWorker (couch-worker.js),
+// one per origin, so every tab of the app sees the same databases; they are persisted in IndexedDB. HttpCouch is any CouchDB reached with fetch (for a native
 // browsercouch, start it with --cors).
 
 class CouchResponse {
@@ -46,19 +46,20 @@ export class HttpCouch {
   }
 }
 
-// Start browsercouch in a worker. `onProgress({stage, percent})` is called while it loads; the returned
-// promise resolves once the databases are open, to a TabCouch whose `info` is the worker's ready message
-// ({uuid, storage, timings}).
+// Start browsercouch in the shared worker, or join it. `onProgress({stage, percent})` is called while it
+// loads; the returned promise resolves once the databases are open, to a TabCouch whose `info` is the
+// worker's ready message ({uuid, storage, timings}).
 export function startTabCouch({ onProgress = () => {}, workerUrl = new URL("./couch-worker.js", import.meta.url) } = {}) {
-  const worker = new Worker(workerUrl, { type: "module" });
+  const worker = new SharedWorker(workerUrl, { type: "module", name: "browsercouch" });
+  const port = worker.port;
   const pending = new Map();
   let nextId = 1;
   return new Promise((resolve, reject) => {
     worker.onerror = (event) => reject(new Error(event.message || "the browsercouch worker failed to start"));
-    worker.onmessage = ({ data }) => {
+    port.onmessage = ({ data }) => {
       if (data.type === "progress") onProgress(data);
       else if (data.type === "failed") reject(new Error(data.error));
-      else if (data.type === "ready") resolve(new TabCouch(worker, pending, () => nextId++, data));
+      else if (data.type === "ready") resolve(new TabCouch(port, pending, () => nextId++, data));
       else if (data.type === "response") {
         const { resolve: done, reject: fail } = pending.get(data.id);
         pending.delete(data.id);
@@ -66,16 +67,17 @@ export function startTabCouch({ onProgress = () => {}, workerUrl = new URL("./co
         else done(new CouchResponse(data.status, data.headers, data.body));
       }
     };
+    port.start();
   });
 }
 
 class TabCouch {
-  constructor(worker, pending, newId, info) {
-    this.worker = worker;
+  constructor(port, pending, newId, info) {
+    this.port = port;
     this.pending = pending;
     this.newId = newId;
     this.info = info;
-    this.name = "this tab";
+    this.name = "this browser";
   }
 
   request(method, path, { headers = {}, body } = {}) {
@@ -84,7 +86,7 @@ class TabCouch {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       // Transfer only a buffer made here: the caller's own Uint8Array stays usable.
-      this.worker.postMessage({ type: "request", id, method, path, headers, body: bytes },
+      this.port.postMessage({ type: "request", id, method, path, headers, body: bytes },
         typeof body === "string" ? [bytes.buffer] : []);
     });
   }

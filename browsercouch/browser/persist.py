@@ -2,10 +2,12 @@
 
 In the browser the databases live in Emscripten's in-memory file system and reach IndexedDB only when the
 page saves them (``web/file-store.js``: the changed files, whole, in one transaction with strict
-durability). ``Persister`` batches those saves: every committed change calls ``changed(path)``, which
-starts a persist soon, and ``flush()`` returns once every change made before the call is persisted.
-Writes that arrive while a persist runs share the next one, so the window between a commit and its
-acknowledgement is at most two persists.
+durability). ``Persister`` batches those saves: every committed change calls ``changed(path)``, and
+``flush()`` returns once every change made before the call is persisted. Writes that arrive while a
+persist runs share the next one, so the window between a commit and its acknowledgement is at most two
+persists. A change nobody waits for (a replication writing a batch) is saved after ``idle_delay``
+seconds, together with whatever else changed meanwhile: each save copies whole files, so saving every
+batch of a long pull would cost more than the pull.
 
 ``acknowledge_after_persist(app, persister)`` wraps the ASGI app: the response to a request that may
 write (anything but GET, HEAD and OPTIONS) starts only after ``flush()``. If the persist fails, the client
@@ -21,6 +23,8 @@ __all__ = ["Persister", "acknowledge_after_persist"]
 log = logging.getLogger("browsercouch.browser")
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Seconds a change nobody waits for may stay unsaved (see the module docstring).
+IDLE_DELAY = 1.0
 
 
 class Persister:
@@ -31,8 +35,10 @@ class Persister:
     success); the page shows both.
     """
 
-    def __init__(self, persist):
+    def __init__(self, persist, *, idle_delay=IDLE_DELAY):
         self._persist = persist
+        self.idle_delay = idle_delay
+        self._timer = None  # the pending save of changes nobody waits for
         self._changes = 0  # changes seen so far
         self._saved = 0  # changes covered by the last successful persist
         self._running = None  # the task of the persist in progress
@@ -45,18 +51,28 @@ class Persister:
         return self._saved < self._changes
 
     def changed(self, path):
-        """Note a committed change to the file ``path``; a persist starts on the next event-loop step."""
+        """Note a committed change to the file ``path``; it is saved by the next ``flush()`` or, at the
+        latest, ``idle_delay`` seconds from now."""
         self._changes += 1
         self._paths.add(path)
-        if self._running is None:
+        self._save_later()
+
+    def _save_later(self):
+        if self._running is None and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.idle_delay, self._save_now)
+
+    def _save_now(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._running is None and self.dirty:
             self._running = asyncio.ensure_future(self._run())
 
     async def flush(self):
         """Return once every change noted before this call is persisted; raise if a persist failed."""
         target = self._changes
         while self._saved < target:
-            if self._running is None:
-                self._running = asyncio.ensure_future(self._run())
+            self._save_now()
             await asyncio.shield(self._running)
             if self.last_error is not None and self._saved < target:
                 raise self.last_error
@@ -71,12 +87,14 @@ class Persister:
                     log.error("persisting the databases failed: %r", error)
                     self._paths |= paths
                     self.last_error = error
-                    return
+                    break
                 self.persists += 1
                 self._saved = covered
                 self.last_error = None
         finally:
             self._running = None
+        if self.dirty:
+            self._save_later()  # a failed save is retried, as is one that lost a race
 
 
 PERSIST_FAILED = json.dumps({"error": "persist_failed",

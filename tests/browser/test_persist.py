@@ -127,17 +127,23 @@ async def test_a_failed_persist_is_an_error_not_an_acknowledgement(tmp_path):
 
 
 @async_test
-async def test_writes_outside_http_are_persisted_soon(tmp_path):
-    """The replicator writes to the store directly: ``changed()`` starts a persist by itself."""
+async def test_writes_nobody_waits_for_are_saved_together_after_a_moment(tmp_path):
+    """The replicator writes to the store directly: its batches are saved ``idle_delay`` later, all in
+    one persist, not one persist per batch."""
     disk = Disk(tmp_path)
-    persister = Persister(disk.persist)
+    persister = Persister(disk.persist, idle_delay=0.2)
     couch = Couch(str(disk.data), snapshots=True, on_change=persister.changed)
-    couch.create_db("db").put({"_id": "doc"})
-    for _ in range(50):
+    db = couch.create_db("db")
+    for i in range(10):
+        db.put({"_id": f"doc{i}"})
+        await asyncio.sleep(0.01)
+    assert disk.calls == 0 and persister.dirty
+    for _ in range(100):
         if not persister.dirty:
             break
-        await asyncio.sleep(0.01)
-    assert disk.saved_doc("db", "doc") is not None
+        await asyncio.sleep(0.02)
+    assert disk.calls == 1
+    assert disk.saved_doc("db", "doc9") is not None
     couch.close()
 
 

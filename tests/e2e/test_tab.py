@@ -27,6 +27,23 @@ def test_writes_survive_reload_restart_and_a_killed_browser(app):
     assert app.request("GET", "/keep")[1]["doc_count"] == 2
 
 
+def test_two_tabs_share_one_set_of_databases(app):
+    """Every tab of the app joins one shared worker: a write in one is read in the other (separate
+    copies would each save over the other's file)."""
+    app.open()
+    first = app.browser.current_window_handle
+    app.browser.switch_to.new_window("tab")
+    app.browser.get(app.web_url + "index.html")
+    app._wait_ready()
+    assert app.request("PUT", "/shared")[0] == 201
+    assert app.request("PUT", "/shared/from-second", {"tab": 2})[0] == 201
+    app.browser.switch_to.window(first)
+    assert app.request("GET", "/shared/from-second")[1]["tab"] == 2
+    assert app.request("PUT", "/shared/from-first", {"tab": 1})[0] == 201
+    app.restart()
+    assert app.request("GET", "/shared")[1]["doc_count"] == 2
+
+
 def _revs(base_url, db, auth=None):
     headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else None
     status, _, feed = http("GET", f"{base_url}{db}/_changes?style=all_docs", headers=headers)

@@ -41,6 +41,16 @@ def test_nothing_outside_web_or_missing(web_url, path):
     assert status == 404 and body["error"] == "not_found"
 
 
+def test_revalidation_answers_304_for_an_unchanged_file(web_url, tmp_path):
+    status, headers, _ = http("GET", web_url + "dist/pyodide.asm.wasm", headers={"Accept": "*/*"})
+    etag = headers["ETag"]
+    status, headers, body = http("GET", web_url + "dist/pyodide.asm.wasm",
+                                 headers={"Accept": "*/*", "If-None-Match": etag})
+    assert status == 304 and body == b"" and headers["ETag"] == etag
+    status, _, _ = http("GET", web_url + "couch.js", headers={"If-None-Match": etag})
+    assert status == 200
+
+
 def test_head_and_other_methods(web_url):
     status, headers, body = http("HEAD", web_url + "couch.js")
     assert status == 200 and body == b""
