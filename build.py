@@ -5,8 +5,9 @@
     python build.py test [ARGS]      set up, then ruff and pytest ARGS (exit non-zero on any failure)
     python build.py serve [ARGS]     set up, then exec `browsercouch serve ARGS`
     python build.py bench [NAME [ARGS]]
-                                     set up, then the benchmarks: bench/bench_server.py and
-                                     bench/bench_replicate.py, or only bench/bench_NAME.py ARGS
+                                     set up, then the benchmarks: bench/bench_server.py,
+                                     bench/bench_replicate.py and bench/bench_browser.py (headless
+                                     Chromium), or only bench/bench_NAME.py ARGS
 
 Set-up is the table ``STEPS``. A step names the files its result depends on and where it keeps its stamp
 (a hash of those files); it runs only when the stamp is missing or stale. Stamps live inside what the step
@@ -173,7 +174,7 @@ def cmd_serve(args):
     os.execv(exe, [str(exe), "serve", *args])
 
 
-BENCHMARKS = ("server", "replicate")
+BENCHMARKS = ("server", "replicate", "browser")
 
 
 def cmd_bench(args):
