@@ -16,14 +16,15 @@ ALLOWED = {
     "http": {"http"},
     "replicator": {"errors", "store", "http", "replicator"},
     "api": {"errors", "store", "replicator", "api", "__init__"},
-    "cli": {"errors", "store", "api", "http", "replicator", "static", "__init__"},
+    "cli": {"errors", "store", "api", "http", "replicator", "static", "bridge", "__init__"},
+    "bridge": {"bridge"},
     "static": set(),
-    "browser": {"errors", "store", "api", "http", "replicator", "browser"},
+    "browser": {"errors", "store", "api", "http", "replicator", "bridge", "browser"},
     "__main__": {"cli"},
     "__init__": set(),
 }
 # Third-party modules only some parts may import: uvicorn is the native shell, js/pyodide the browser.
-RESTRICTED = {"uvicorn": {"cli"}, "js": {"browser"}, "pyodide": {"browser"}}
+RESTRICTED = {"uvicorn": {"cli"}, "js": {"browser"}, "pyodide": {"browser"}, "websockets": {"bridge"}}
 
 PUBLIC = {
     "browsercouch.store": {"Couch", "Database", "revtree", "validate_db_name"},

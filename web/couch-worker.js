@@ -1,10 +1,14 @@
 // browsercouch in a module SharedWorker: Pyodide from ./dist (never a CDN), the databases in IndexedDB.
 // One per origin: every page of the app connects to it, so two tabs never hold diverging copies.
 //
-// Messages from a page: {type: "request", id, method, path, headers, body: Uint8Array|null}.
+// Messages from a page: {type: "request", id, method, path, headers, body: Uint8Array|null}; from the
+// extension's serving page also {type: "serve", channel, admin: {name, password}|null} (serving.js) and
+// {type: "stop-serving"}.
 // Messages to the pages: {type: "progress", stage, percent} while loading, then {type: "ready", uuid,
 // storage, timings} or {type: "failed", error}; {type: "response", id, status, headers, body} or
-// {type: "response", id, error} for each request.
+// {type: "response", id, error} for each request. To the serving page: {type: "serving"}, {type:
+// "serve-error", error}, {type: "serve-closed"} (the channel closed: the bridge is gone) and, every
+// second while serving, {type: "stats", connections, connections_total, requests, log, persists}.
 //
 // Storage: the databases are SQLite files in Emscripten's memory file system under DATA_DIR. They are
 // loaded from IndexedDB at start (file-store.js), and every write is saved back, with strict durability,
@@ -12,11 +16,15 @@
 
 import { loadPyodide } from "./dist/pyodide.mjs";
 import { openFileStore } from "./file-store.js";
+import { serveChannel } from "./serving.js";
 
 const DATA_DIR = "/browsercouch";
 const DIST = new URL("./dist/", import.meta.url).href;
 
+const STATS_INTERVAL_MS = 1000;
 const ports = new Set();
+let stopServing = null;
+let statsTimer = null;
 let outcome = null; // the ready or failed message, once known; pages that connect later get it at once
 
 function broadcast(message) {
@@ -54,7 +62,31 @@ ready.then(
   (error) => { outcome = { type: "failed", error: String(error && error.stack || error) }; broadcast(outcome); },
 );
 
+function stop() {
+  if (stopServing) stopServing();
+  stopServing = null;
+  clearInterval(statsTimer);
+}
+
+async function serve(port, data) {
+  try {
+    const { tab } = await ready;
+    stop();
+    stopServing = await serveChannel(tab, data, () => {
+      stopServing = null;
+      clearInterval(statsTimer);
+      port.postMessage({ type: "serve-closed" });
+    });
+    statsTimer = setInterval(() => port.postMessage({ type: "stats", ...tab.stats() }), STATS_INTERVAL_MS);
+    port.postMessage({ type: "serving" });
+  } catch (error) {
+    port.postMessage({ type: "serve-error", error: String(error && error.message || error) });
+  }
+}
+
 async function answer(port, data) {
+  if (data.type === "serve") return serve(port, data);
+  if (data.type === "stop-serving") return stop();
   if (data.type !== "request") return;
   try {
     const { tab } = await ready;

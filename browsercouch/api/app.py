@@ -19,6 +19,10 @@ __all__ = ["CouchApp"]
 
 log = logging.getLogger("browsercouch.api")
 
+# The ASGI scope extension of requests from the page that hosts the databases in a browser (its owner's
+# own UI, ``browser.tab``): they are server admin requests, whatever network peers must prove.
+PAGE_EXTENSION = "browsercouch.page"
+
 
 class CouchApp:
     """The ASGI app over a ``store.Couch``.
@@ -103,7 +107,7 @@ class CouchApp:
         return response
 
     def _authenticate(self, request):
-        if self.admin_party:
+        if self.admin_party or PAGE_EXTENSION in request.scope.get("extensions", ()):
             return auth.UserCtx(None, ("_admin",)), None
         return self.authenticator.authenticate(request.headers, time.time())
 

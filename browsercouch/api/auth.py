@@ -529,6 +529,14 @@ class Authenticator:
         self._cache_size = cache_size
         self._verified: OrderedDict[tuple[str, bytes], None] = OrderedDict()
 
+    def add_admin(self, name: str, creds: Mapping, *, password: str | None = None) -> None:
+        """Make ``name`` a server admin with the credential fields ``creds``. ``password``, given when the
+        caller has just derived ``creds`` from it, counts as verified: in Pyodide a PBKDF2 of 600k
+        iterations takes seconds in pure Python, and the browser derived the key with WebCrypto."""
+        self.admins[name] = dict(creds)
+        if password is not None:
+            self._verified[self._cache_key(name, password, creds)] = None
+
     def _user_creds(self, name: str) -> tuple[Mapping, tuple[str, ...]] | None:
         """``(credentials, roles)`` for ``name`` (``couch_auth_cache:get_user_creds/2``), or ``None``."""
         doc = self._lookup_user(name)

@@ -1,20 +1,30 @@
 """browsercouch in a browser tab: what the page's JavaScript calls.
 
-    tab = await open_tab("/browsercouch", persist)     # persist: async JS function, FS.syncfs(false)
+    tab = await open_tab("/browsercouch", persist)     # persist(paths): async JS function saving files
     response = await tab.request(method, path, headers, body)   # {status, headers, body: Uint8Array}
+    tab.serve(send, admin)      # serve the socket bridge's connections (send: WebSocket.send)
+    tab.receive(message)        # each WebSocket message from the bridge
 
 The databases live under ``data_dir`` in Emscripten's file system (an IDBFS mount the page has already
 synced from IndexedDB); every write is acknowledged only after ``persist`` saved it (``persist.py``).
 Requests go through the same HTTP driver as a network peer's would (h11 over a memory pipe), so the page
-sees exactly what a CouchDB client sees. Remote peers are reached with ``fetch`` (``fetch.py``).
+sees exactly what a CouchDB client sees; they are its owner's and count as a server admin's. Network
+peers come through the bridge (``channel.py``) and must log in once an admin is set. Remote peers are
+reached with ``fetch`` (``fetch.py``).
 """
+
+import asyncio
+import ipaddress
 
 import js
 from pyodide.ffi import JsProxy, to_js
 
 from ..api import CouchApp
-from ..replicator import app_client
+from ..api.app import PAGE_EXTENSION
+from ..http import open_app
+from ..replicator import PooledClient
 from ..store import Couch
+from .channel import Channel
 from .fetch import FetchClient
 from .persist import Persister, acknowledge_after_persist
 
@@ -35,15 +45,53 @@ def _to_js(value):
     return to_js(value, dict_converter=js.Object.fromEntries)
 
 
-class Tab:
-    """One tab's server: ``couch`` (the store), ``app`` (the ASGI app, writes acknowledged once persisted)
-    and ``persister``."""
+def _admin_creds(admin):
+    """CouchDB's credential fields for the admin the page derived with WebCrypto (PBKDF2-SHA256)."""
+    return {"password_scheme": "pbkdf2", "pbkdf2_prf": "sha256", "iterations": int(admin["iterations"]),
+            "salt": str(admin["salt"]), "derived_key": str(admin["derived_key"])}
 
-    def __init__(self, couch, app, persister):
+
+class Tab:
+    """One tab's server: ``couch`` (the store), ``couch_app`` (the CouchDB API), ``app`` (the same, with
+    writes acknowledged once persisted), ``persister`` and, while serving, ``channel``."""
+
+    def __init__(self, couch, couch_app, persister):
         self.couch = couch
-        self.app = app
+        self.couch_app = couch_app
+        self.app = acknowledge_after_persist(couch_app, persister)
         self.persister = persister
-        self._client = app_client(app)
+        self.channel = None
+        self._client = PooledClient(self._connect_page)
+
+    async def _connect_page(self, scheme, host, port):
+        return await open_app(self.app, server=(host, port), scheme=scheme, extensions={PAGE_EXTENSION: {}})
+
+    def serve(self, send, admin=None):
+        """Serve the socket bridge's connections from now on; ``send`` sends one WebSocket message (a
+        Uint8Array) to the bridge. ``admin`` (``{name, password, salt, derived_key, iterations}``) is the
+        server admin peers must log in as; with none, only loopback connections are served."""
+        self.stop_serving()
+        self.couch_app.authenticator.admins.clear()
+        admin = _to_py(admin)
+        if admin:
+            self.couch_app.authenticator.add_admin(str(admin["name"]), _admin_creds(admin),
+                                                   password=str(admin["password"]))
+        self.channel = Channel(self.app, lambda message: send(to_js(message)), accept=self._accept)
+
+    def _accept(self, peer, local):
+        """Never serve a network peer without credentials (the native CLI refuses such a bind too)."""
+        return not self.couch_app.admin_party or ipaddress.ip_address(local[0]).is_loopback
+
+    def receive(self, message):
+        """One WebSocket message from the bridge (a Uint8Array)."""
+        if self.channel is not None:
+            self.channel.receive(_to_py(message))
+
+    def stop_serving(self):
+        """The bridge or its WebSocket is gone: end every served connection."""
+        channel, self.channel = self.channel, None
+        if channel is not None:
+            asyncio.ensure_future(channel.close())
 
     @property
     def uuid(self):
@@ -56,16 +104,19 @@ class Tab:
         return _to_js({"status": response.status, "headers": response.headers, "body": response.body})
 
     def stats(self):
-        """What the page shows about storage: persists done and the last persist error."""
+        """What the pages show: persists done, the last persist error and, while serving, connections,
+        requests and the last lines of the access log."""
         error = self.persister.last_error
+        serving = self.channel.stats() if self.channel is not None else {}
         return _to_js({"persists": self.persister.persists, "dirty": self.persister.dirty,
-                       "last_error": None if error is None else str(error)})
+                       "last_error": None if error is None else str(error),
+                       "serving": self.channel is not None, **serving})
 
 
 async def open_tab(data_dir, persist):
     """Open the databases under ``data_dir``; ``persist`` is the page's async function that saves them."""
     persister = Persister(persist)
     couch = Couch(str(data_dir), snapshots=True, on_change=persister.changed)
-    app = CouchApp(couch, http_client=FetchClient())
+    couch_app = CouchApp(couch, http_client=FetchClient())
     await persister.flush()
-    return Tab(couch, acknowledge_after_persist(app, persister), persister)
+    return Tab(couch, couch_app, persister)

@@ -234,7 +234,8 @@ async def open_tcp(host, port):
 async def open_app(app, **serve_options):
     """Start serving ``app`` on one end of a memory pipe and return the other end, an ``AppStream``.
 
-    ``serve_options`` go to ``serve_connection()`` (``client``, ``server``, ``scheme``, ``limits``).
+    ``serve_options`` go to ``serve_connection()`` (``client``, ``server``, ``scheme``, ``limits``,
+    ``extensions``).
     Must be called with an event loop running. No socket is opened.
     """
     client_end, server_end = memory_pipe()

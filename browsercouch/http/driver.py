@@ -132,6 +132,7 @@ async def serve_connection(
     server=("127.0.0.1", 0),
     scheme="http",
     limits=DEFAULT_LIMITS,
+    extensions=None,
 ):
     """Serve HTTP/1.1 requests from ``stream`` with the ASGI 3 application ``app`` until the connection ends.
 
@@ -142,6 +143,8 @@ async def serve_connection(
         server: our ``(host, port)``, passed as ``scope["server"]``.
         scheme: ``"http"`` or ``"https"``, passed as ``scope["scheme"]``.
         limits: a ``Limits``; sizes and timeouts.
+        extensions: ASGI scope ``extensions`` every request of this connection carries (what the
+            connection itself proves about its requests, e.g. that they come from the hosting page).
 
     Returns ``None`` once the client has closed, a timeout or error has ended the connection, or a
     response asked for the connection to close; the stream is closed by then. Exceptions from the app
@@ -156,6 +159,8 @@ async def serve_connection(
         "client": tuple(client),
         "server": tuple(server),
     }
+    if extensions:
+        base_scope["extensions"] = dict(extensions)
     connection = _Connection(app, stream, base_scope, limits)
     try:
         await connection.serve()

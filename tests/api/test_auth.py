@@ -1,6 +1,8 @@
 """Authentication and authorization through the app (``api/auth.py``, ``api/app.py``): Basic, cookie
 sessions, server admins, ``_users`` members, db admins and ``_security``."""
 
+import asyncio
+
 import pytest
 
 from browsercouch.api import auth
@@ -274,3 +276,33 @@ def test_pure_python_pbkdf2_matches_hashlib():
     for name, password in (("sha256", b"p" * 100), ("sha512", b"secret"), ("sha1", b"")):
         assert auth.pbkdf2_hmac_python(name, password, b"NaCl", 3) == hashlib.pbkdf2_hmac(
             name, password, b"NaCl", 3)
+
+
+def test_requests_from_the_hosting_page_are_server_admin_requests():
+    """``browser.tab`` connects the page's own UI with the ``browsercouch.page`` scope extension; network
+    peers (any other connection) must still log in."""
+    from browsercouch.api import CouchApp
+    from browsercouch.api.app import PAGE_EXTENSION
+    from browsercouch.http import HTTPConnection, open_app
+    from browsercouch.store import Couch
+
+    app = CouchApp(Couch(), admins=admins(admin="pw"))
+
+    async def status(extensions):
+        conn = HTTPConnection(await open_app(app, extensions=extensions))
+        response = await conn.request("PUT", "/made-here")
+        await conn.close()
+        return response.status
+
+    assert asyncio.run(status(None)) == 401
+    assert asyncio.run(status({PAGE_EXTENSION: {}})) == 201
+
+
+def test_an_admin_added_with_its_password_needs_no_key_derivation():
+    """The tab derives the admin's key with WebCrypto; the first login must not run PBKDF2 again."""
+    creds = auth.hash_password("s3cret", iterations=TEST_ITERATIONS)
+    authenticator = auth.Authenticator()
+    authenticator.add_admin("admin", {**creds, "iterations": 10**9}, password="s3cret")
+    assert authenticator.check_password("admin", "s3cret").is_admin
+    with pytest.raises(Exception, match="incorrect"):
+        auth.Authenticator(admins={"admin": creds}).check_password("admin", "wrong")

@@ -1,0 +1,191 @@
+"""The serving page's end of the socket bridge's byte channel (``bridge/frames.py``).
+
+The bridge accepts TCP connections and forwards their bytes as frames over one WebSocket; the page hands
+every WebSocket message to ``Channel.receive`` and sends what ``Channel`` gives its ``send`` callable.
+Each TCP connection becomes a ``ChannelStream`` (the HTTP driver's byte-stream interface) served by
+``serve_connection`` with the CouchDB app, exactly as the native server serves a socket. No JavaScript
+here: the same class runs in CPython (tests drive it against the real bridge) and in Pyodide.
+
+``Channel.stats()`` counts connections and requests and keeps the last lines of an access log, for the
+extension's popup.
+"""
+
+import asyncio
+import collections
+import logging
+import time
+
+from ..bridge import frames
+from ..http import serve_connection
+from ..http.streams import READ_SIZE
+
+__all__ = ["Channel", "ChannelStream"]
+
+log = logging.getLogger("browsercouch.browser")
+
+LOG_LINES = 50
+
+
+class ChannelStream:
+    """One bridged TCP connection as a byte stream (see ``browsercouch.http.streams``)."""
+
+    def __init__(self, conn, send):
+        self.conn = conn
+        self._send = send
+        self._chunks = collections.deque()
+        self._readable = asyncio.Event()
+        self._eof = False  # the client will send nothing more
+        self._gone = False  # the connection is closed (by either side)
+        self._eof_sent = False
+        self.window = frames.SendWindow()
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    # -- from the channel ------------------------------------------------------------------------------
+
+    def feed(self, data):
+        if data and not self._gone:
+            self._chunks.append(data)
+            self._readable.set()
+
+    def feed_eof(self):
+        self._eof = True
+        self._readable.set()
+
+    def acked(self, count):
+        self.window.acked(count)
+        if self.window.open:
+            self._writable.set()
+
+    def lost(self):
+        """The bridge closed the connection (or the channel is gone): reads end, writes fail."""
+        self._gone = self._eof = True
+        self._readable.set()
+        self._writable.set()
+
+    # -- the byte-stream interface ---------------------------------------------------------------------
+
+    async def read(self):
+        while not self._chunks:
+            if self._eof:
+                return b""
+            self._readable.clear()
+            await self._readable.wait()
+        chunk = self._chunks.popleft()
+        if len(chunk) > READ_SIZE:
+            chunk, rest = chunk[:READ_SIZE], chunk[READ_SIZE:]
+            self._chunks.appendleft(rest)
+        if not self._gone:
+            self._send(frames.ack_frame(self.conn, len(chunk)))
+        return chunk
+
+    async def write(self, data):
+        view = memoryview(data)
+        for start in range(0, len(view), frames.MAX_CHUNK):
+            while not self.window.open and not self._gone:
+                self._writable.clear()
+                await self._writable.wait()
+            if self._gone or self._eof_sent:
+                raise ConnectionResetError("the bridged connection is closed")
+            chunk = view[start:start + frames.MAX_CHUNK]
+            self.window.sent(len(chunk))
+            self._send(frames.encode(frames.DATA, self.conn, chunk))
+
+    async def write_eof(self):
+        if not (self._gone or self._eof_sent):
+            self._eof_sent = True
+            self._send(frames.encode(frames.EOF, self.conn))
+
+    async def close(self):
+        if not self._gone:
+            self._send(frames.encode(frames.CLOSE, self.conn))
+        self.lost()
+
+
+class Channel:
+    """All connections of one byte channel, served by the ASGI ``app``.
+
+    ``send(message: bytes)`` sends one WebSocket message to the bridge; ``receive(message)`` takes one
+    from it. ``close()`` ends every connection (the WebSocket is gone). ``accept(peer, local)`` may refuse
+    a new connection (it is closed at once).
+    """
+
+    def __init__(self, app, send, *, limits=None, accept=None):
+        self._app = app
+        self._send = send
+        self._accept = accept or (lambda peer, local: True)
+        self._serve_options = {} if limits is None else {"limits": limits}
+        self._streams = {}
+        self._tasks = set()
+        self.connections_total = 0
+        self.requests_total = 0
+        self.log = collections.deque(maxlen=LOG_LINES)
+        self.closed = False
+
+    def receive(self, message):
+        """Handle one frame; raises ``frames.FrameError`` for bytes that are not one."""
+        frame = frames.decode(message)
+        if frame.kind == frames.OPEN:
+            self._open(frame)
+            return
+        stream = self._streams.get(frame.conn)
+        if stream is None:
+            return  # a frame that crossed our CLOSE on the wire
+        if frame.kind == frames.DATA:
+            stream.feed(frame.payload)
+        elif frame.kind == frames.EOF:
+            stream.feed_eof()
+        elif frame.kind == frames.ACK:
+            stream.acked(frame.acked())
+        else:
+            self._streams.pop(frame.conn, None)
+            stream.lost()
+
+    def _open(self, frame):
+        peer, local = frame.open_info()
+        if self.closed or not self._accept(peer, local):
+            self._send(frames.encode(frames.CLOSE, frame.conn))
+            return
+        stream = self._streams[frame.conn] = ChannelStream(frame.conn, self._send)
+        self.connections_total += 1
+        task = asyncio.ensure_future(self._serve(stream, peer, local))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, stream, peer, local):
+        try:
+            await serve_connection(self._logged(peer), stream, client=peer, server=local,
+                                   **self._serve_options)
+        finally:
+            self._streams.pop(stream.conn, None)
+
+    def _logged(self, peer):
+        """The app, counting requests and logging one line per response, for ``peer``'s connection."""
+
+        async def app(scope, receive, send):
+            self.requests_total += 1
+
+            async def send_logged(message):
+                if message["type"] == "http.response.start":
+                    self.log.append(f"{time.strftime('%H:%M:%S')} {peer[0]} {scope['method']} "
+                                    f"{scope['path']} {message['status']}")
+                await send(message)
+
+            await self._app(scope, receive, send_logged)
+
+        return app
+
+    def stats(self):
+        return {"connections": len(self._streams), "connections_total": self.connections_total,
+                "requests": self.requests_total, "log": list(self.log)}
+
+    async def close(self):
+        """The channel is gone: every connection ends, and their serving tasks with them."""
+        self.closed = True
+        for stream in list(self._streams.values()):
+            stream.lost()
+        self._streams.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
