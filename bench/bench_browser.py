@@ -5,9 +5,9 @@
 
 One Chromium (``tests/chromium.py``, a fresh profile) and three local servers: ``browsercouch web``
 serving the web app (``web/``), a second ``browsercouch web`` serving a temporary directory with the
-bench pages (``bench/browser/``), a copy of ``web/dist`` and PouchDB's browser build, and a native
-``browsercouch serve --memory --cors ...`` holding ``--docs`` ~300-byte documents (the shape of
-``bench_server.make_docs``) as the replication source. Three parts:
+bench pages (``bench/browser/``), copies of ``web/dist`` and ``web/file-store.js`` and PouchDB's browser
+builds, and a native ``browsercouch serve --memory --cors ...`` holding ``--docs`` ~300-byte documents
+(the shape of ``bench_server.make_docs``) as the replication source. Three parts:
 
   ready       ``/index.html`` of the web app until it sets ``body[data-ready="1"]``, from the start of the
               navigation (the page's ``performance.now()``): cold (fresh profile, first open) once, then
@@ -21,9 +21,11 @@ bench pages (``bench/browser/``), a copy of ``web/dist`` and PouchDB's browser b
               page with ``performance.now()``; each is checked for ``docs_written`` and ``doc_count``.
               Goal: browsercouch / PouchDB idb >= 1.
   persist     ``bench/browser/persist.html``: in a module worker, browsercouch's store fills a database of
-              each ``--persist-sizes`` size, then for IDBFS and OPFS: the first save of the whole file,
+              each ``--persist-sizes`` size, then for each storage: the first save of the whole files,
               the save after one single-document write (median of ``--writes``), and the load at start-up
-              (mount again, every document checked).
+              (every document checked). The storages: what the tab does, ``web/file-store.js`` (the
+              changed files in one IndexedDB transaction with strict durability), and for comparison
+              the same with relaxed durability, IDBFS's and OPFS's ``FS.syncfs``.
 
 PouchDB comes from the npm package ``pouchdb@9.0.0`` (``tests/node``): its ``dist/`` holds the browser
 builds as plain scripts. The npm ``pouchdb-browser`` package ships only ES modules with bare imports,
@@ -55,6 +57,7 @@ PAGES = BENCH / "browser"
 POUCHDB_DIST = helpers.NODE_MODULES / "pouchdb" / "dist"
 POUCHDB_FILES = ("pouchdb.min.js", "pouchdb.indexeddb.min.js")
 WEB_DIST = helpers.REPO / "web" / "dist"
+FILE_STORE = helpers.REPO / "web" / "file-store.js"
 SEED_BATCH = 500
 # Upper bounds, in seconds, on each wait on the browser: nothing here loops forever.
 READY_TIMEOUT = 120
@@ -71,6 +74,9 @@ EXTRA_FLAGS = ("--disable-background-timer-throttling", "--disable-renderer-back
                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
 PULLERS = ("browsercouch tab", "PouchDB idb", "PouchDB indexeddb")
 POUCH_ADAPTERS = {"PouchDB idb": "idb", "PouchDB indexeddb": "indexeddb"}
+# The storages of persist-worker.js, in the table's order: what the tab uses first.
+STORAGES = ("file-store strict", "file-store relaxed", "IDBFS", "OPFS")
+STORAGE_LABELS = {"file-store strict": "file-store strict (used)"}
 
 # Installed before every document of the app's tab: resolves once the app sets body[data-ready].
 READY_HOOK = """
@@ -125,13 +131,15 @@ def measure_errors():
 # --- set-up -----------------------------------------------------------------------------------------------
 
 def bench_root(tmp):
-    """The second static server's directory: the bench pages, PouchDB's browser builds, Pyodide's dist."""
+    """The second static server's directory: the bench pages, PouchDB's browser builds, Pyodide's dist
+    and the tab's file store (imported by ``persist-worker.js``)."""
     root = tmp / "root"
     shutil.copytree(PAGES, root, ignore=shutil.ignore_patterns("__pycache__"))
     for name in POUCHDB_FILES:
         shutil.copy(POUCHDB_DIST / name, root / name)
     # StaticFiles refuses symlinks out of its root: a real copy (16 MB).
     shutil.copytree(WEB_DIST, root / "dist")
+    shutil.copy(FILE_STORE, root / FILE_STORE.name)
     return root
 
 
@@ -278,7 +286,7 @@ def measure_persist(browser, url, sizes, writes):
 
 def check_persist_rows(rows, sizes, writes):
     """``rows``, once they are one per size and storage and each got all its documents back."""
-    expected = sorted((size, storage) for size in sizes for storage in ("IDBFS", "OPFS"))
+    expected = sorted((size, storage) for size in sizes for storage in STORAGES)
     if sorted((row["size"], row["storage"]) for row in rows) != expected:
         raise BenchError(f"persist benchmark answered rows for {[(r['size'], r['storage']) for r in rows]}")
     for row in rows:
@@ -404,13 +412,13 @@ def report_pull(summary, n_docs, rounds):
 
 
 def report_persist(summary, writes):
+    keys = ("first_ms", "one_write_ms", "load_ms")
     rows = [[f"{size:,}", f"{row['file_mb']:.1f}", ms(row["fill_docs_per_s"]),
-             *(ms(row[storage][key]) for storage in ("IDBFS", "OPFS")
-               for key in ("first_ms", "one_write_ms", "load_ms"))]
+             *(" / ".join(ms(row[storage][key]) for key in keys) for storage in STORAGES)]
             for size, row in summary.items()]
-    print_table(f"persist cost (ms; one write = median of {writes}; load = mounting it again at start-up)",
-                ["docs", "file MB", "fill docs/s", "IDBFS first", "IDBFS one write", "IDBFS load",
-                 "OPFS first", "OPFS one write", "OPFS load"], rows)
+    print_table(f"persist cost, ms, each cell first save / one write (median of {writes}) / load at start-up",
+                ["docs", "file MB", "fill docs/s", *(STORAGE_LABELS.get(name, name) for name in STORAGES)],
+                rows)
 
 
 def report(results, args):

@@ -46,9 +46,10 @@ class FileStore {
     return paths.length;
   }
 
-  // Save these files as they are now in FS; a path that no longer exists is deleted.
-  save(FS, paths) {
-    const transaction = this.db.transaction(STORE, "readwrite", { durability: "strict" });
+  // Save these files as they are now in FS; a path that no longer exists is deleted. `durability` is
+  // always "strict" in the app; the benchmark (bench/browser/persist-worker.js) also times "relaxed".
+  save(FS, paths, durability = "strict") {
+    const transaction = this.db.transaction(STORE, "readwrite", { durability });
     const store = transaction.objectStore(STORE);
     for (const path of paths) {
       if (FS.analyzePath(path).exists) store.put(FS.readFile(path), path);

@@ -1,5 +1,9 @@
 // The persist benchmark (bench/bench_browser.py) in a module worker, as the web app runs browsercouch:
-// what it costs to save a tab's SQLite file to browser storage, IDBFS against OPFS, by database size.
+// what it costs to save a tab's SQLite file to browser storage, by database size. The storages:
+//   "file-store strict"   what the tab does (web/file-store.js, copied next to this file by the bench):
+//                         the changed files, whole, in one IndexedDB transaction with strict durability;
+//   "file-store relaxed"  the same with {durability: "relaxed"}, to show what strictness costs;
+//   "IDBFS", "OPFS"       Emscripten's FS.syncfs over IndexedDB, Pyodide's mountNativeFS over OPFS.
 //
 // Message in: {sizes: [N, ...], writes: K}. Messages out: {type: "log", text} as it goes, then
 // {type: "done", rows} or {type: "failed", error}. One row per size and storage:
@@ -7,11 +11,12 @@
 //
 // For each size the database is built once with browsercouch's store in memory (MEMFS, persist_bench.py),
 // then, for each storage in turn (each FS.syncfs saves every mount, so only one is mounted at a time):
-// mount it empty, copy the file in, time the first save (the whole file), then K times write one document
-// and time the save, then unmount, time mounting it again (what a tab's start-up pays) and check that
-// every document came back.
+// mount it empty, copy the files in, time the first save (every file, whole), then K times write one
+// document and time the save of the files that write changed, then drop the in-memory copy, time loading
+// it again (what a tab's start-up pays) and check that every document came back.
 
 import { loadPyodide } from "./dist/pyodide.mjs";
+import { openFileStore } from "./file-store.js";
 
 const ROOT = "/bench";
 const PY_DIR = `${ROOT}/py`;
@@ -38,31 +43,89 @@ function deleteIdbfs(FS, path) {
   });
 }
 
-// Each storage: mount(pyodide, path) -> save(), an async function that persists the mount; forget(path)
-// removes what was saved. Both mounts start empty: the profile is fresh and names are never reused.
+function removeDir(FS, path) {
+  for (const name of FS.readdir(path)) {
+    if (name !== "." && name !== "..") FS.unlink(`${path}/${name}`);
+  }
+  FS.rmdir(path);
+}
+
+// Each storage: (pyodide, path) -> an object with
+//   mount()      start with an empty directory at `path` (the profile is fresh, names are never reused);
+//   save(paths)  persist the directory: the file store saves `paths`, IDBFS and OPFS every change;
+//   unmount()    drop the in-memory copy, as a closed tab does;
+//   load()       bring it back, as a tab's start-up does (timed);
+//   forget()     once unmounted again, remove what was saved.
+function fileStore(durability) {
+  return ({ FS }, path) => {
+    let files = null;
+    let saved = [];
+    return {
+      async mount() {
+        FS.mkdirTree(path);
+        files = await openFileStore();
+      },
+      save: (paths) => files.save(FS, paths, durability),
+      // The tab opens its connection while Pyodide loads, so a new one is opened here, outside load().
+      async unmount() {
+        saved = FS.readdir(path).filter((name) => name !== "." && name !== "..").map((name) => `${path}/${name}`);
+        removeDir(FS, path);
+        files.db.close();
+        files = await openFileStore();
+      },
+      async load() {
+        const count = await files.loadInto(FS);
+        if (count !== saved.length) throw new Error(`file store: ${count} files loaded, ${saved.length} saved`);
+      },
+      async forget() {
+        await files.save(FS, saved, durability); // the files are gone from FS: their records are deleted
+        files.db.close();
+      },
+    };
+  };
+}
+
+function idbfs({ FS }, path) {
+  const mount = async () => {
+    FS.mkdirTree(path);
+    FS.mount(FS.filesystems.IDBFS, {}, path);
+    await syncfs(FS, true);
+  };
+  return {
+    mount,
+    save: () => syncfs(FS, false),
+    unmount: () => FS.unmount(path),
+    load: mount,
+    forget: () => deleteIdbfs(FS, path),
+  };
+}
+
+function opfs(pyodide, path) {
+  const name = path.split("/").pop();
+  let sync = null;
+  const mount = async () => {
+    const root = await navigator.storage.getDirectory();
+    const handle = await root.getDirectoryHandle(name, { create: true });
+    pyodide.FS.mkdirTree(path);
+    ({ syncfs: sync } = await pyodide.mountNativeFS(path, handle));
+  };
+  return {
+    mount,
+    save: () => sync(),
+    unmount: () => pyodide.FS.unmount(path),
+    load: mount,
+    async forget() {
+      const root = await navigator.storage.getDirectory();
+      await root.removeEntry(name, { recursive: true });
+    },
+  };
+}
+
 const STORAGES = {
-  IDBFS: {
-    async mount({ FS }, path) {
-      FS.mkdirTree(path);
-      FS.mount(FS.filesystems.IDBFS, {}, path);
-      await syncfs(FS, true);
-      return () => syncfs(FS, false);
-    },
-    forget: ({ FS }, path) => deleteIdbfs(FS, path),
-  },
-  OPFS: {
-    async mount(pyodide, path) {
-      const root = await navigator.storage.getDirectory();
-      const handle = await root.getDirectoryHandle(path.split("/").pop(), { create: true });
-      pyodide.FS.mkdirTree(path);
-      const { syncfs: save } = await pyodide.mountNativeFS(path, handle);
-      return save;
-    },
-    async forget(pyodide, path) {
-      const root = await navigator.storage.getDirectory();
-      await root.removeEntry(path.split("/").pop(), { recursive: true });
-    },
-  },
+  "file-store strict": fileStore("strict"),
+  "file-store relaxed": fileStore("relaxed"),
+  IDBFS: idbfs,
+  OPFS: opfs,
 };
 
 async function timed(action) {
@@ -71,35 +134,45 @@ async function timed(action) {
   return [performance.now() - started, value];
 }
 
+// A Python list of paths as a JS array (the proxy is released).
+function toArray(proxy) {
+  const array = proxy.toJs();
+  proxy.destroy();
+  return array;
+}
+
 async function measure(pyodide, bench, storage, size, seedDir, writes) {
-  const { mount, forget } = STORAGES[storage];
-  const path = `${ROOT}/${storage.toLowerCase()}-${size}`;
-  const save = await mount(pyodide, path);
+  const path = `${ROOT}/${storage.replace(/\W+/g, "-").toLowerCase()}-${size}`;
+  const store = STORAGES[storage](pyodide, path);
+  await store.mount();
   bench.copy_tree(seedDir, path);
   const bytes = bench.tree_size(path);
-  const [firstMs] = await timed(save);
+  const everyFile = toArray(bench.list_files(path));
+  const [firstMs] = await timed(() => store.save(everyFile));
   const writer = bench.Writer(path);
   const oneWriteMs = [];
   try {
     for (let i = 0; i < writes; i++) {
       writer.write_one(i);
-      oneWriteMs.push((await timed(save))[0]);
+      const changed = toArray(writer.take_changed());
+      if (changed.length === 0) throw new Error(`${storage} ${size}: a write changed no file`);
+      oneWriteMs.push((await timed(() => store.save(changed)))[0]);
     }
   } finally {
     writer.close();
     writer.destroy();
   }
   const savedBytes = bench.tree_size(path);
-  pyodide.FS.unmount(path);
-  const [loadMs] = await timed(() => mount(pyodide, path));
+  await store.unmount();
+  const [loadMs] = await timed(() => store.load());
   const loadedBytes = bench.tree_size(path);
   if (loadedBytes !== savedBytes) throw new Error(`${storage} ${size}: saved ${savedBytes} bytes, loaded ${loadedBytes}`);
   const reader = bench.Writer(path);
   const loadedDocs = reader.doc_count();
   reader.close();
   reader.destroy();
-  pyodide.FS.unmount(path);
-  await forget(pyodide, path);
+  await store.unmount();
+  await store.forget();
   return { size, storage, bytes, first_ms: firstMs, one_write_ms: oneWriteMs, load_ms: loadMs, loaded_docs: loadedDocs };
 }
 
@@ -124,9 +197,7 @@ async function run({ sizes, writes }) {
       log(`${size} docs, ${storage}: first save ${Math.round(row.first_ms)} ms, load ${Math.round(row.load_ms)} ms`);
       rows.push({ ...row, fill_ms: fillMs });
     }
-    for (const name of pyodide.FS.readdir(seedDir)) {
-      if (name !== "." && name !== "..") pyodide.FS.unlink(`${seedDir}/${name}`);
-    }
+    removeDir(pyodide.FS, seedDir);
   }
   return rows;
 }

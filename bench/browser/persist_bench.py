@@ -11,7 +11,7 @@ import shutil
 
 from browsercouch.store import Couch
 
-__all__ = ["Writer", "copy_tree", "fill", "tree_size"]
+__all__ = ["Writer", "copy_tree", "fill", "list_files", "tree_size"]
 
 DB_NAME = "bench"
 # Documents per transaction while filling: large batches, as a replication or an import would write.
@@ -47,18 +47,34 @@ def copy_tree(source, target):
         shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
 
 
+def list_files(path):
+    """The paths of the files in directory ``path`` (flat), sorted."""
+    return sorted(os.path.join(path, name) for name in os.listdir(path))
+
+
 def tree_size(path):
     """Bytes in the files of directory ``path`` (flat)."""
     return sum(os.path.getsize(os.path.join(path, name)) for name in os.listdir(path))
 
 
 class Writer:
-    """The database ``bench`` under ``data_dir``, open for single-document writes."""
+    """The database ``bench`` under ``data_dir``, open for single-document writes.
+
+    Like the tab, it notes the files each commit changed (``Couch``'s ``on_change``): ``take_changed()``
+    gives them to the save that follows.
+    """
 
     def __init__(self, data_dir):
-        self.couch = Couch(data_dir, snapshots=True)
+        self._changed = set()
+        self.couch = Couch(data_dir, snapshots=True, on_change=self._changed.add)
         self.db = self.couch.get_db(DB_NAME)
         self.rng = random.Random(2)
+
+    def take_changed(self):
+        """The paths changed since the last call, sorted."""
+        paths = sorted(self._changed)
+        self._changed.clear()
+        return paths
 
     def write_one(self, n):
         """Write one new ~300-byte document (committed before this returns)."""
