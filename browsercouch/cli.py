@@ -69,7 +69,47 @@ def build_parser():
                      help=f"port (default {DEFAULT_WEB_PORT}; 0 picks a free one)")
     web.add_argument("--root", type=Path, default=WEB_ROOT, help="the web app's directory (default: web/)")
     web.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    _bridge_commands(commands)
     return parser
+
+
+# --- the socket bridge (browsercouch.bridge) ------------------------------------------------------------
+
+def _bridge_commands(commands):
+    bridge = commands.add_parser(
+        "bridge", help="run the socket bridge (the browser runs it as a native messaging host)",
+        description="Run the socket bridge on stdin/stdout (native messaging). The browser starts it as "
+        "`python -m browsercouch.bridge ORIGIN` through the script `install-bridge` writes.")
+    bridge.add_argument("origin", nargs="?", metavar="ORIGIN",
+                        help="the calling extension's origin (chrome-extension://ID/); without it the "
+                        "byte channel accepts any Origin that has the token")
+    bridge.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    install = commands.add_parser(
+        "install-bridge", help="register the socket bridge with a browser (native messaging host manifest)")
+    install.add_argument("--browser", default="chromium",
+                         choices=["chromium", "chrome", "edge", "brave", "firefox"],
+                         help="the browser to register with (default chromium)")
+    install.add_argument("--user-data-dir", metavar="DIR",
+                         help="a Chromium-family profile directory: install into DIR/NativeMessagingHosts")
+    install.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+
+
+def bridge_command(args):
+    from .bridge import host
+
+    return host.main([args.origin] if args.origin else [], log_level=args.log_level)
+
+
+def install_bridge_command(args):
+    from .bridge import install
+
+    try:
+        manifest, wrapper = install.install(args.browser, args.user_data_dir)
+    except ValueError as err:
+        raise SystemExit(f"browsercouch: {err}") from None
+    print(f"wrote {manifest}")
+    print(f"wrote {wrapper}")
+    return 0
 
 
 def _replication_arguments(parser):
@@ -302,3 +342,7 @@ def main(argv=None):
         web(args)
     elif args.command in ("replicate", "sync"):
         sys.exit(replicate_command(args))
+    elif args.command == "bridge":
+        sys.exit(bridge_command(args))
+    elif args.command == "install-bridge":
+        sys.exit(install_bridge_command(args))

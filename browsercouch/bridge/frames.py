@@ -108,6 +108,11 @@ class SendWindow:
     def open(self):
         return self.in_flight < self.size
 
+    @property
+    def available(self):
+        """How many more bytes may be sent now (the bridge reads at most this much from the socket)."""
+        return max(self.size - self.in_flight, 0)
+
     def sent(self, count):
         self.in_flight += count
 

@@ -54,7 +54,7 @@ class ChannelStream:
 
     def acked(self, count):
         self.window.acked(count)
-        if self.window.open:
+        if self.window.available:
             self._writable.set()
 
     def lost(self):
@@ -80,14 +80,17 @@ class ChannelStream:
         return chunk
 
     async def write(self, data):
+        """Send ``data`` as DATA frames, never more than the window allows in flight (the bridge closes a
+        channel whose page ignores it)."""
         view = memoryview(data)
-        for start in range(0, len(view), frames.MAX_CHUNK):
-            while not self.window.open and not self._gone:
+        while view:
+            while not self.window.available and not self._gone:
                 self._writable.clear()
                 await self._writable.wait()
             if self._gone or self._eof_sent:
                 raise ConnectionResetError("the bridged connection is closed")
-            chunk = view[start:start + frames.MAX_CHUNK]
+            size = min(frames.MAX_CHUNK, self.window.available)
+            chunk, view = view[:size], view[size:]
             self.window.sent(len(chunk))
             self._send(frames.encode(frames.DATA, self.conn, chunk))
 
