@@ -3,7 +3,10 @@
 
     python build.py                  set up only
     python build.py test [ARGS]      set up, then ruff and pytest ARGS (exit non-zero on any failure)
-    python build.py serve [ARGS]     set up, then exec `browsercouch serve ARGS`
+    python build.py serve [ARGS]     set up, then serve: `browsercouch browser ARGS` (Chromium with the
+                                     extension is the server) when Chromium is installed, else the
+                                     native `browsercouch serve ARGS`; `serve --native [ARGS]` forces
+                                     the native server
     python build.py bench [NAME [ARGS]]
                                      set up, then the benchmarks: bench/bench_server.py,
                                      bench/bench_replicate.py and bench/bench_browser.py (headless
@@ -97,6 +100,23 @@ def build_pyodide_dist():
         raise BuildError(str(error)) from error
 
 
+def build_extension():
+    # web/build_extension.py: the web app (and web/dist) copied into the extension, web/extension/app/.
+    build_extension_module().build()
+
+
+def build_extension_module():
+    spec = importlib.util.spec_from_file_location("build_extension", ROOT / "web" / "build_extension.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def extension_sources():
+    """What the extension's copy of the app is made of (web/dist by its build stamp, not its 16 MB)."""
+    return ("web/build_extension.py", *build_extension_module().sources())
+
+
 def package_sources():
     """The files our wheel is built from: the dist is rebuilt when one changes."""
     return tuple(sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "browsercouch").rglob("*.py")))
@@ -122,6 +142,8 @@ STEPS = (
     Step("pyodide dist", ("web/package.json", "web/package-lock.json", "web/build_dist.py", "pyproject.toml",
                           *package_sources()),
          WEB_DIST / STAMP_NAME, build_pyodide_dist),
+    Step("browser extension", extension_sources(), ROOT / "web" / "extension" / "app" / STAMP_NAME,
+         build_extension),
 )
 
 
@@ -135,9 +157,9 @@ def fingerprint(step):
     return digest.hexdigest()
 
 
-def set_up(only_serving=False):
+def set_up(only_serving=False, names=None):
     for step in STEPS:
-        if only_serving and not step.serve:
+        if (only_serving and not step.serve) or (names is not None and step.name not in names):
             continue
         if step.stamp.exists() and step.stamp.read_text() == fingerprint(step):
             continue
@@ -169,9 +191,32 @@ def cmd_test(args):
     return 1 if failed else 0
 
 
+# What `browsercouch browser` needs beyond the serving steps (Chromium itself is used only if installed).
+BROWSER_STEPS = ("pyodide dist", "browser extension")
+
+
 def cmd_serve(args):
     exe = VENV_BIN / "browsercouch"
-    os.execv(exe, [str(exe), "serve", *args])
+    native = args[:1] == ["--native"]
+    reason = "--native" if native else browser_unavailable()
+    if reason is None:
+        headless = [] if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") else ["--headless"]
+        log("serving from the browser: `browsercouch browser` (Chromium with the browsercouch extension; "
+            "`python build.py serve --native` for the native server)")
+        os.execv(exe, [str(exe), "browser", *headless, *args])
+    log(f"serving natively: `browsercouch serve` ({reason})")
+    os.execv(exe, [str(exe), "serve", *args[native:]])
+
+
+def browser_unavailable():
+    """Why this machine cannot serve from Chromium, or ``None`` (after building what it needs)."""
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        return "Chromium is not installed"
+    try:
+        set_up(names=BROWSER_STEPS)
+    except BuildError as err:
+        return f"the browser extension cannot be built: {err}"
+    return None
 
 
 BENCHMARKS = ("server", "replicate", "browser")

@@ -1,6 +1,7 @@
 """The ``browsercouch`` command: ``browsercouch serve`` runs the CouchDB-compatible server natively;
 ``browsercouch replicate SOURCE TARGET`` and ``browsercouch sync A B`` run replications;
-``browsercouch web`` serves the web app, which runs browsercouch inside the browser tab.
+``browsercouch web`` serves the web app, which runs browsercouch inside the browser tab;
+``browsercouch browser`` makes Chromium itself the server (the extension and its socket bridge).
 
 This is the only module that imports uvicorn (native serving); the browser runtime serves the same
 ``CouchApp`` through ``browsercouch.http``'s h11 driver instead.
@@ -29,6 +30,8 @@ __all__ = ["main"]
 DEFAULT_PORT = 5984
 DEFAULT_DATA_DIR = "./browsercouch-data"
 DEFAULT_WEB_PORT = 8000
+DEFAULT_BROWSER_PORT = 61984
+DEFAULT_PROFILE = "./browsercouch-profile"
 # The web app in a source checkout; `python build.py` builds its web/dist (Pyodide and our wheel).
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
@@ -70,6 +73,20 @@ def build_parser():
     web.add_argument("--root", type=Path, default=WEB_ROOT, help="the web app's directory (default: web/)")
     web.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     _bridge_commands(commands)
+    browser = commands.add_parser(
+        "browser", help="serve from a browser: Chromium with the browsercouch extension",
+        description="Start Chromium with the browsercouch extension serving its databases on --port; print "
+        "the URL and keep running until Ctrl-C.")
+    browser.add_argument("--port", type=int, default=DEFAULT_BROWSER_PORT,
+                         help=f"port the browser serves on (default {DEFAULT_BROWSER_PORT})")
+    browser.add_argument("--lan", action="store_true",
+                         help="serve the LAN (0.0.0.0) instead of loopback; requires credentials")
+    browser.add_argument("--admin", metavar="USER:PASS",
+                         help="the admin LAN peers log in as (default: generated once per profile)")
+    browser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="DIR",
+                         help=f"the Chromium profile directory (default {DEFAULT_PROFILE})")
+    browser.add_argument("--headless", action="store_true", help="run Chromium without a window")
+    browser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return parser
 
 
@@ -98,6 +115,27 @@ def bridge_command(args):
     from .bridge import host
 
     return host.main([args.origin] if args.origin else [], log_level=args.log_level)
+
+
+def browser_command(args):
+    from . import launcher
+
+    reason = launcher.missing_reason()
+    if reason:
+        raise SystemExit(f"browsercouch: cannot serve from a browser: {reason}")
+    if args.admin is not None and parse_admin_spec(args.admin) is None:
+        raise SystemExit(f"browsercouch: --admin expects USER:PASS, got {args.admin!r}")
+    try:
+        return launcher.launch(port=args.port, lan=args.lan, profile=args.profile, headless=args.headless,
+                               admin=args.admin)
+    except RuntimeError as err:
+        raise SystemExit(f"browsercouch: {err}") from None
+
+
+def parse_admin_spec(spec):
+    """``(user, password)`` of a ``USER:PASS`` argument, or ``None``."""
+    user, sep, password = spec.partition(":")
+    return (user, password) if sep and user and password else None
 
 
 def install_bridge_command(args):
@@ -140,9 +178,9 @@ def _set_admins(couch, specs):
     """Add ``USER:PASS`` admins to the server's settings, hashed; return all admins' credentials."""
     admins = couch.config.setdefault("admins", {})
     for spec in specs:
-        name, sep, password = spec.partition(":")
-        if not sep or not name or not password:
+        if parse_admin_spec(spec) is None:
             raise SystemExit(f"browsercouch: --admin expects USER:PASS, got {spec!r}")
+        name, password = parse_admin_spec(spec)
         admins[name] = format_admin_hash(hash_password(password))
     for name, value in admins.items():
         if parse_admin_hash(value) is None:
@@ -342,6 +380,8 @@ def main(argv=None):
         web(args)
     elif args.command in ("replicate", "sync"):
         sys.exit(replicate_command(args))
+    elif args.command == "browser":
+        sys.exit(browser_command(args))
     elif args.command == "bridge":
         sys.exit(bridge_command(args))
     elif args.command == "install-bridge":

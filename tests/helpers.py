@@ -39,13 +39,15 @@ POUCHDB_SERVER_BIN = NODE_MODULES / "pouchdb-server" / "bin" / "pouchdb-server"
 
 # Generous: a cold start imports the whole package (browsercouch) or ~450 npm modules (pouchdb-server).
 START_TIMEOUT = 30.0
+# Chromium loading Pyodide on a fresh profile, on a loaded CI machine.
+BROWSER_START_TIMEOUT = 120.0
 # Seconds a server gets to exit after SIGTERM before it is killed.
 STOP_TIMEOUT = 10.0
 # Lines of server output kept for failure messages.
 OUTPUT_TAIL = 200
 # Servers started and not yet stopped, by base URL: lets a failing test show the server's side.
 RUNNING = {}
-READY_LINE = re.compile(r"^browsercouch (?:web app )?listening on (http://\S+/)\s*$")
+READY_LINE = re.compile(r"^browsercouch (?:web app |browser )?listening on (http://\S+/)(?:\s.*)?$")
 
 
 def http(method, url, body=None, headers=None, timeout=30.0):
@@ -201,6 +203,16 @@ def browsercouch_command():
     return shlex.split(override) if override else [sys.executable, "-m", "browsercouch"]
 
 
+def start_browser_server(profile, *args, port=None, timeout=BROWSER_START_TIMEOUT):
+    """Start ``browsercouch browser --headless`` (Chromium with the extension serving on a loopback port)
+    on the profile directory ``profile``; return a ``ServerProcess`` once the browser serves. ``stop()``
+    ends Chromium too. The same profile can be started again (its databases persist)."""
+    port = port or free_port()
+    cmd = [*browsercouch_command(), "browser", "--headless", "--port", str(port), "--profile", str(profile),
+           *args]
+    return _start(cmd, timeout, "browsercouch browser")
+
+
 def start_browsercouch(*args, timeout=START_TIMEOUT, command="serve"):
     """Start ``browsercouch serve`` on 127.0.0.1, port 0; return a ``ServerProcess`` once it is listening.
 
@@ -211,6 +223,10 @@ def start_browsercouch(*args, timeout=START_TIMEOUT, command="serve"):
     """
     storage = [] if "--data" in args or command != "serve" else ["--memory"]
     cmd = [*browsercouch_command(), command, "--host", "127.0.0.1", "--port", "0", *storage, *args]
+    return _start(cmd, timeout, f"browsercouch {command}")
+
+
+def _start(cmd, timeout, name):
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                             text=True, bufsize=1)
@@ -219,9 +235,9 @@ def start_browsercouch(*args, timeout=START_TIMEOUT, command="serve"):
     deadline = time.monotonic() + timeout
     while not ready.wait(0.05):
         if proc.poll() is not None:
-            server._fail(f"browsercouch exited with {proc.returncode} before it was ready")
+            server._fail(f"{name} exited with {proc.returncode} before it was ready")
         if time.monotonic() > deadline:
-            server._fail(f"browsercouch printed no ready line within {timeout} s")
+            server._fail(f"{name} printed no ready line within {timeout} s")
     _require_loopback(urllib.parse.urlsplit(server.url).hostname)
     RUNNING[server.url] = server
     return server
