@@ -9,8 +9,9 @@
                                      the native server
     python build.py bench [NAME [ARGS]]
                                      set up, then the benchmarks: bench/bench_server.py,
-                                     bench/bench_replicate.py and bench/bench_browser.py (headless
-                                     Chromium), or only bench/bench_NAME.py ARGS
+                                     bench/bench_replicate.py, bench/bench_browser.py (headless
+                                     Chromium) and bench/bench_extension.py (the extension shell vs
+                                     the native server), or only bench/bench_NAME.py ARGS
 
 Set-up is the table ``STEPS``. A step names the files its result depends on and where it keeps its stamp
 (a hash of those files); it runs only when the stamp is missing or stale. Stamps live inside what the step
@@ -219,7 +220,7 @@ def browser_unavailable():
     return None
 
 
-BENCHMARKS = ("server", "replicate", "browser")
+BENCHMARKS = ("server", "replicate", "browser", "extension")
 
 
 def cmd_bench(args):
