@@ -24,6 +24,10 @@ __all__ = ["Channel", "ChannelStream"]
 log = logging.getLogger("browsercouch.browser")
 
 LOG_LINES = 50
+# Consumed bytes the page acknowledges at once: one ACK frame per quarter window, not one per read (a
+# small request needs none). The bridge's window never stalls on it: while the page waits for bytes,
+# fewer than this are unacknowledged, so the bridge may still send.
+ACK_THRESHOLD = frames.WINDOW // 4
 
 
 class ChannelStream:
@@ -33,6 +37,7 @@ class ChannelStream:
         self.conn = conn
         self._send = send
         self._chunks = collections.deque()
+        self._unacked = 0  # bytes read() returned and not acknowledged yet
         self._readable = asyncio.Event()
         self._eof = False  # the client will send nothing more
         self._gone = False  # the connection is closed (by either side)
@@ -71,12 +76,23 @@ class ChannelStream:
                 return b""
             self._readable.clear()
             await self._readable.wait()
-        chunk = self._chunks.popleft()
+        chunks = self._chunks
+        chunk = chunks.popleft()
         if len(chunk) > READ_SIZE:
             chunk, rest = chunk[:READ_SIZE], chunk[READ_SIZE:]
-            self._chunks.appendleft(rest)
-        if not self._gone:
-            self._send(frames.ack_frame(self.conn, len(chunk)))
+            chunks.appendleft(rest)
+        elif chunks and len(chunk) + len(chunks[0]) <= READ_SIZE:
+            # The page fell behind and frames queued up: hand them over in one read (one trip through
+            # the driver and h11 instead of several).
+            parts, size = [chunk], len(chunk)
+            while chunks and size + len(chunks[0]) <= READ_SIZE:
+                parts.append(chunks.popleft())
+                size += len(parts[-1])
+            chunk = b"".join(parts)
+        self._unacked += len(chunk)
+        if self._unacked >= ACK_THRESHOLD and not self._gone:
+            self._send(frames.ack_frame(self.conn, self._unacked))
+            self._unacked = 0
         return chunk
 
     async def write(self, data):

@@ -9,9 +9,10 @@ persists. A change nobody waits for (a replication writing a batch) is saved aft
 seconds, together with whatever else changed meanwhile: each save copies whole files, so saving every
 batch of a long pull would cost more than the pull.
 
-``acknowledge_after_persist(app, persister)`` wraps the ASGI app: the response to a request that may
-write (anything but GET, HEAD and OPTIONS) starts only after ``flush()``. If the persist fails, the client
-gets a 500 instead of a false acknowledgement.
+``acknowledge_after_persist(app, persister)`` wraps the ASGI app: the response to a request that changed
+something (a commit happened while it ran) starts only after ``flush()``; requests that only read, the
+replicator's ``POST _bulk_get`` and ``_revs_diff`` among them, answer at once. If the persist fails, the
+client gets a 500 instead of a false acknowledgement.
 """
 
 import asyncio
@@ -45,6 +46,11 @@ class Persister:
         self._paths = set()  # files changed since the last persist started
         self.persists = 0
         self.last_error = None
+
+    @property
+    def changes(self):
+        """How many changes were noted so far (a request compares it before and after)."""
+        return self._changes
 
     @property
     def dirty(self):
@@ -109,10 +115,11 @@ def acknowledge_after_persist(app, persister):
             await app(scope, receive, send)
             return
         failed = False
+        changes_before = persister.changes
 
         async def send_when_persisted(message):
             nonlocal failed
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and persister.changes != changes_before:
                 try:
                     await persister.flush()
                 except Exception:

@@ -130,6 +130,7 @@ class Storage:
         A failed ``COMMIT`` (a full disk, a deferred constraint) is rolled back too: SQLite may leave the
         transaction open then, and every later ``BEGIN`` on this connection would fail.
         """
+        changes = self.conn.total_changes
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self
@@ -138,7 +139,8 @@ class Storage:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
-        self.on_commit()
+        if self.conn.total_changes != changes:  # a refused write (a conflict) commits nothing to save
+            self.on_commit()
 
     def get_meta(self, key, default=None):
         row = self.conn.execute(GET_META, {"key": key}).fetchone()

@@ -92,6 +92,28 @@ async def test_reads_do_not_wait_for_a_persist(tmp_path):
 
 
 @async_test
+async def test_requests_that_change_nothing_do_not_wait(tmp_path):
+    """The replicator's read-only POSTs and a refused write answer at once, even while a slow save of
+    someone else's write runs."""
+    disk = Disk(tmp_path, delay=0.5)
+    couch, persister, client = open_tab(disk)
+    await client.request("PUT", f"{URL}/db")
+    first = await client.request("PUT", f"{URL}/db/doc", {}, b"{}")
+    write = asyncio.ensure_future(client.request("PUT", f"{URL}/db/other", {}, b"{}"))
+    await asyncio.sleep(0.05)
+    for method, path, body in (("POST", "/db/_bulk_get", b'{"docs": [{"id": "doc"}]}'),
+                               ("POST", "/db/_revs_diff", b'{"doc": ["1-abc"]}'),
+                               ("PUT", "/db/doc", b"{}")):  # a conflict: nothing written
+        response = await asyncio.wait_for(
+            client.request(method, f"{URL}{path}", {"content-type": "application/json"}, body), 0.3)
+        assert response.status in (200, 409), (path, response.status)
+    assert not write.done() and first.status == 201
+    assert (await write).status == 201
+    await client.close()
+    couch.close()
+
+
+@async_test
 async def test_concurrent_writes_share_persists(tmp_path):
     disk = Disk(tmp_path, delay=0.05)
     couch, persister, client = open_tab(disk)
