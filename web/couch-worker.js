@@ -49,6 +49,7 @@ async function start() {
   const { FS } = pyodide;
   FS.mkdirTree(DATA_DIR);
   await files.loadInto(FS);
+  files.track(FS, DATA_DIR);
   const tabModule = pyodide.pyimport("browsercouch.browser.tab");
   const tab = await tabModule.open_tab(DATA_DIR, (paths) => files.save(FS, paths.toJs()));
   mark("ready");

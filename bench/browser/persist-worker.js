@@ -64,6 +64,7 @@ function fileStore(durability) {
       async mount() {
         FS.mkdirTree(path);
         files = await openFileStore();
+        files.track(FS, path);
       },
       save: (paths) => files.save(FS, paths, durability),
       // The tab opens its connection while Pyodide loads, so a new one is opened here, outside load().

@@ -27,6 +27,30 @@ def test_writes_survive_reload_restart_and_a_killed_browser(app):
     assert app.request("GET", "/keep")[1]["doc_count"] == 2
 
 
+def test_chunked_saves_rebuild_every_file_exactly(app):
+    """Saves write only the changed chunks of a file: after growing writes, a compaction that shrinks the
+    file, more writes and a deleted database, a restarted browser must load exactly what the tab had."""
+    app.open()
+    for db in ("grows", "dropped"):
+        assert app.request("PUT", f"/{db}")[0] == 201
+    for round_ in range(3):
+        docs = [{"_id": f"r{round_}-{i:04d}", "pad": "x" * 500} for i in range(400)]
+        assert app.request("POST", "/grows/_bulk_docs", {"docs": docs})[0] == 201
+    deletions = [{"_id": f"r0-{i:04d}", "_rev": rev, "_deleted": True}
+                 for i, rev in enumerate(row["value"]["rev"] for row in
+                                         app.request("GET", "/grows/_all_docs?limit=400")[1]["rows"])]
+    assert app.request("POST", "/grows/_bulk_docs", {"docs": deletions})[0] == 201
+    assert app.request("POST", "/grows/_compact")[0] == 202
+    assert app.request("PUT", "/grows/last", {"after": "compaction"})[0] == 201
+    assert app.request("DELETE", "/dropped")[0] == 200
+    before = app.request("GET", "/grows/_all_docs?include_docs=true")[1]["rows"]
+    app.crash()
+    app.open()
+    assert app.request("GET", "/grows/_all_docs?include_docs=true")[1]["rows"] == before
+    assert len(before) == 801
+    assert app.request("GET", "/_all_dbs")[1] == ["grows"]
+
+
 def test_two_tabs_share_one_set_of_databases(app):
     """Every tab of the app joins one shared worker: a write in one is read in the other (separate
     copies would each save over the other's file)."""
