@@ -17,13 +17,16 @@ import time
 
 from ..bridge import frames
 from ..http import serve_connection
-from ..http.streams import READ_SIZE
 
 __all__ = ["Channel", "ChannelStream"]
 
 log = logging.getLogger("browsercouch.browser")
 
 LOG_LINES = 50
+# Most bytes one read() returns. More than the native streams' 64 KiB: these bytes are in memory already
+# (at most a window of them), and every read costs the driver several event-loop trips, which in
+# Pyodide are ~0.1 ms each; uploads arrive in frames faster than the page reads them.
+READ_SIZE = frames.WINDOW
 # Consumed bytes the page acknowledges at once: one ACK frame per quarter window, not one per read (a
 # small request needs none). The bridge's window never stalls on it: while the page waits for bytes,
 # fewer than this are unacknowledged, so the bridge may still send.

@@ -26,6 +26,7 @@ from ..replicator import PooledClient
 from ..store import Couch
 from .channel import Channel
 from .fetch import FetchClient
+from .loop import batch_call_soon
 from .persist import Persister, acknowledge_after_persist
 
 __all__ = ["Tab", "open_tab"]
@@ -115,6 +116,7 @@ class Tab:
 
 async def open_tab(data_dir, persist):
     """Open the databases under ``data_dir``; ``persist`` is the page's async function that saves them."""
+    batch_call_soon(asyncio.get_running_loop())
     persister = Persister(persist)
     couch = Couch(str(data_dir), snapshots=True, on_change=persister.changed)
     couch_app = CouchApp(couch, http_client=FetchClient())
