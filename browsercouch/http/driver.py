@@ -524,7 +524,22 @@ class _Cycle:
         framed = b"content-length" in names or b"transfer-encoding" in names
         if not (more or framed) and self._may_frame(body):
             headers.append((b"content-length", b"%d" % len(body)))
+        if b"connection" not in names and self._will_close():
+            headers.append((b"connection", b"close"))
         return h11.Response(status_code=self.status, headers=headers)
+
+    def _will_close(self):
+        """Whether the connection closes after this response because the app answers before the request
+        body is read and more of it is coming than ``max_drain`` (a 413 to an upload, say), or the client
+        still waits for a 100 Continue: then the response says so (``Connection: close``)."""
+        if self.connection.h11.their_state is not h11.SEND_BODY or self.body_done:
+            return False
+        if self.expects_continue and not self.continued:
+            return True
+        headers = dict(self.scope["headers"])  # h11 lower-cases names and refuses duplicate lengths
+        if b"transfer-encoding" in headers:
+            return True  # chunked: how much is coming is unknown
+        return int(headers.get(b"content-length", 0)) > self.connection.limits.max_drain
 
     def _may_frame(self, body):
         """Whether to add ``Content-Length``: never on 1xx/204/304, nor on an empty answer to HEAD."""

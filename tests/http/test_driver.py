@@ -609,9 +609,12 @@ async def test_http_1_0_gets_a_close_delimited_body():
 async def test_a_small_unread_body_is_drained_and_the_connection_kept():
     stream = await open_app(App(), limits=Limits(max_drain=1000))
     async with HTTPConnection(stream) as connection:
-        assert (await connection.request("POST", "/ignore-body", body=b"x" * 900)).status == 200
+        kept = await connection.request("POST", "/ignore-body", body=b"x" * 900)
+        assert kept.status == 200 and kept.header("connection") is None
         assert (await connection.request("GET", "/bytes?n=3")).body == b"012"
-        assert (await connection.request("POST", "/ignore-body", body=b"x" * 5000)).status == 200
+        # Too much to drain: the answer says the connection closes (RFC 9112 section 9.6).
+        closing = await connection.request("POST", "/ignore-body", body=b"x" * 5000)
+        assert closing.status == 200 and closing.header("connection") == "close"
         await asyncio.wait_for(stream.server_task, 5)  # too much to drain: the driver closed
         with pytest.raises(ConnectionError):
             await connection.request("GET", "/bytes?n=3")
