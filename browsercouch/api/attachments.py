@@ -62,9 +62,16 @@ async def put(req):
     doc_id = _doc_id(req)
     _check_ddoc_admin(req, doc_id)
     content_type = req.headers.get("content-type") or "application/octet-stream"
-    data = await req.body()
     rev = req.query.get("rev") or _if_match(req)
-    result = req.db.put_attachment(doc_id, req.params["att"], rev, content_type, data)
+    upload = req.db.attachment_upload()
+    try:
+        async for chunk in req.body_chunks():
+            upload.write(chunk)
+        data = upload.finish()
+    except BaseException:
+        upload.discard()
+        raise
+    result = req.db.put_attachment(doc_id, req.params["att"], rev, content_type, data, upload)
     return JSONResponse(result, status=201, headers=[("ETag", f'"{result["rev"]}"')])
 
 

@@ -155,10 +155,15 @@ class Request:
 
     async def body(self):
         """The whole body; ``413 too_large`` past ``max_request_size``."""
+        return b"".join([chunk async for chunk in self.body_chunks()])
+
+    async def body_chunks(self):
+        """The body as it arrives; ``413 too_large`` past ``max_request_size``, ``ClientGone`` if the
+        client leaves first."""
         declared = self.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_request_size:
             raise TooLarge("Request body is too large")
-        chunks, size = [], 0
+        size = 0
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
@@ -168,9 +173,10 @@ class Request:
             size += len(chunk)
             if size > self.max_request_size:
                 raise TooLarge("Request body is too large")
-            chunks.append(chunk)
+            if chunk:
+                yield chunk
             if not message.get("more_body"):
-                return b"".join(chunks)
+                return
 
     async def json(self, *, require_content_type=False):
         """The body as JSON; ``415`` if ``require_content_type`` and it is not ``application/json``."""

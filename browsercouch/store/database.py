@@ -33,6 +33,7 @@ from .documents import (
     validate_doc_id,
 )
 from .revtree import format_rev
+from .uploads import AttachmentUpload, StreamedAttachment
 
 __all__ = ["Database", "DEFAULT_MAX_DOCUMENT_SIZE"]
 
@@ -543,12 +544,16 @@ class Database:
                 stored[name] = self._resolve_stub(name, att, parent_atts)
                 continue
             data = self._attachment_bytes(doc_id, name, att, attachment_data)
-            digest = attachment_digest(data)
-            self.storage.put_attachment(digest, data)
+            if isinstance(data, StreamedAttachment):
+                digest, length = data.digest, data.length
+                self.storage.link_upload(digest, data.upload)
+            else:
+                digest, length = attachment_digest(data), len(data)
+                self.storage.put_attachment(digest, data)
             stored[name] = {
                 "content_type": att.get("content_type", "application/octet-stream"),
                 "digest": digest,
-                "length": len(data),
+                "length": length,
                 "revpos": att.get("revpos") if keep_revpos and isinstance(att.get("revpos"), int) else None,
                 "stub": True,
             }
@@ -593,13 +598,23 @@ class Database:
 
     # -- attachments as their own resource ----------------------------------------------------------
 
-    def put_attachment(self, doc_id, name, rev, content_type, data):
-        """``PUT /db/doc/att``: a new revision of ``doc_id`` with ``name`` added or replaced."""
-        doc = self._editable(doc_id, rev)
-        atts = doc.setdefault("_attachments", {})
-        # "follows" hands the bytes over as they are: no base64 round trip for a many-megabyte upload.
-        atts[name] = {"content_type": content_type, "follows": True}
-        return self.put(doc, attachment_data={(doc_id, name): data})
+    def attachment_upload(self):
+        """An ``AttachmentUpload`` to stream a body into, for ``put_attachment`` (``uploads.py``)."""
+        return AttachmentUpload(self.storage)
+
+    def put_attachment(self, doc_id, name, rev, content_type, data, upload=None):
+        """``PUT /db/doc/att``: a new revision of ``doc_id`` with ``name`` added or replaced. ``data`` is
+        the bytes or ``upload.finish()``; if the write fails, ``upload`` is discarded."""
+        try:
+            doc = self._editable(doc_id, rev)
+            atts = doc.setdefault("_attachments", {})
+            # "follows" hands the bytes over as they are: no base64 round trip for a many-megabyte upload.
+            atts[name] = {"content_type": content_type, "follows": True}
+            return self.put(doc, attachment_data={(doc_id, name): data})
+        except BaseException:
+            if upload is not None:
+                upload.discard()
+            raise
 
     def delete_attachment(self, doc_id, name, rev):
         """``DELETE /db/doc/att``: a new revision of ``doc_id`` without ``name``."""

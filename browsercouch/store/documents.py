@@ -105,7 +105,12 @@ def new_rev_hash(deleted, parent, body, attachments):
 
 def attachment_digest(data):
     """CouchDB's attachment digest: ``md5-`` + base64 of the md5 of the bytes."""
-    return "md5-" + base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+    return md5_digest(hashlib.md5(data))
+
+
+def md5_digest(md5):
+    """The attachment digest of the bytes ``md5`` (a ``hashlib.md5`` object) has seen."""
+    return "md5-" + base64.b64encode(md5.digest()).decode("ascii")
 
 
 def decode_attachment_data(name, data):

@@ -4,6 +4,11 @@ This layer is deliberately dumb (as chairdb's backends): it stores revision tree
 sequence, revision bodies, attachment blobs by digest, ``_local`` documents and a few settings. All
 document rules live above it in ``database.py``.
 
+A large attachment uploaded on its own (``PUT /db/doc/att``) is stored as it arrives, in parts committed
+one by one (``uploads.py``), and only linked to its digest once complete: ``streamed_attachments`` maps
+the digest to the upload whose ``attachment_parts`` hold the bytes. Parts of an upload that was never
+linked (the server stopped mid-upload) are dropped when the file is next opened.
+
 One database is one SQLite file (or ``:memory:``), opened with the stdlib ``sqlite3`` module, which is
 also what Pyodide ships. No threads, no pools: every call runs to completion on the caller's thread.
 A write is one transaction (``with storage.transaction():``) and is committed, with the WAL synced
@@ -44,6 +49,16 @@ CREATE TABLE IF NOT EXISTS attachments (
     digest TEXT PRIMARY KEY,
     data BLOB NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS streamed_attachments (
+    digest TEXT PRIMARY KEY,
+    upload INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attachment_parts (
+    upload INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (upload, part)
+);
 CREATE TABLE IF NOT EXISTS local_docs (
     id TEXT PRIMARY KEY,
     rev INTEGER NOT NULL,
@@ -72,10 +87,22 @@ LIST_REVS = "SELECT rev FROM revs WHERE doc_id = :id"
 DELETE_REV = "DELETE FROM revs WHERE doc_id = :id AND rev = :rev"
 
 GET_ATT = "SELECT data FROM attachments WHERE digest = :digest"
-HAS_ATT = "SELECT 1 FROM attachments WHERE digest = :digest"
-PUT_ATT = "INSERT OR IGNORE INTO attachments (digest, data) VALUES (:digest, :data)"
-LIST_ATTS = "SELECT digest FROM attachments"
+HAS_ATT = """SELECT 1 FROM attachments WHERE digest = :digest
+             UNION ALL SELECT 1 FROM streamed_attachments WHERE digest = :digest"""
+PUT_ATT = """INSERT OR IGNORE INTO attachments (digest, data) SELECT :digest, :data
+             WHERE NOT EXISTS (SELECT 1 FROM streamed_attachments WHERE digest = :digest)"""
+LIST_ATTS = "SELECT digest FROM attachments UNION SELECT digest FROM streamed_attachments"
 DELETE_ATT = "DELETE FROM attachments WHERE digest = :digest"
+
+GET_STREAMED = "SELECT upload FROM streamed_attachments WHERE digest = :digest"
+LINK_UPLOAD = "INSERT INTO streamed_attachments (digest, upload) VALUES (:digest, :upload)"
+UNLINK_UPLOAD = "DELETE FROM streamed_attachments WHERE digest = :digest"
+GET_PARTS = "SELECT data FROM attachment_parts WHERE upload = :upload ORDER BY part"
+PUT_PART = "INSERT INTO attachment_parts (upload, part, data) VALUES (:upload, :part, :data)"
+DELETE_PARTS = "DELETE FROM attachment_parts WHERE upload = :upload"
+LAST_UPLOAD = "SELECT COALESCE(MAX(upload), 0) FROM attachment_parts"
+DELETE_UNLINKED_PARTS = """DELETE FROM attachment_parts
+                           WHERE upload NOT IN (SELECT upload FROM streamed_attachments)"""
 ALL_REV_BODIES = "SELECT doc_id, rev, body FROM revs"
 ALL_TREES = "SELECT id, tree FROM docs"
 
@@ -119,6 +146,15 @@ class Storage:
         for pragma in MEMORY_PRAGMAS if snapshots or path == ":memory:" else PRAGMAS:
             self.conn.execute(pragma)
         self.conn.executescript(SCHEMA)
+        self._last_upload = self.conn.execute(LAST_UPLOAD).fetchone()[0]
+        self._drop_unlinked_parts()
+
+    def _drop_unlinked_parts(self):
+        """The parts of uploads cut short by a stop (only at open: later, an upload may be in progress)."""
+        changes = self.conn.total_changes
+        self.conn.execute(DELETE_UNLINKED_PARTS)
+        if self.conn.total_changes != changes:
+            self.on_commit()
 
     def close(self):
         self.conn.close()
@@ -191,7 +227,12 @@ class Storage:
 
     def get_attachment(self, digest):
         row = self.conn.execute(GET_ATT, {"digest": digest}).fetchone()
-        return row[0] if row else None
+        if row is not None:
+            return row[0]
+        row = self.conn.execute(GET_STREAMED, {"digest": digest}).fetchone()
+        if row is None:
+            return None
+        return b"".join(part for part, in self.conn.execute(GET_PARTS, {"upload": row[0]}))
 
     def has_attachment(self, digest):
         return self.conn.execute(HAS_ATT, {"digest": digest}).fetchone() is not None
@@ -204,6 +245,29 @@ class Storage:
 
     def delete_attachment(self, digest):
         self.conn.execute(DELETE_ATT, {"digest": digest})
+        row = self.conn.execute(GET_STREAMED, {"digest": digest}).fetchone()
+        if row is not None:
+            self.conn.execute(UNLINK_UPLOAD, {"digest": digest})
+            self.delete_parts(row[0])
+
+    def new_upload(self):
+        """A number for a new upload's parts, unique in this file."""
+        self._last_upload += 1
+        return self._last_upload
+
+    def put_part(self, upload, part, data):
+        self.conn.execute(PUT_PART, {"upload": upload, "part": part, "data": data})
+
+    def delete_parts(self, upload):
+        self.conn.execute(DELETE_PARTS, {"upload": upload})
+
+    def link_upload(self, digest, upload):
+        """Make ``upload``'s parts the attachment ``digest``; if those bytes are stored already, drop
+        the parts instead."""
+        if self.has_attachment(digest):
+            self.delete_parts(upload)
+        else:
+            self.conn.execute(LINK_UPLOAD, {"digest": digest, "upload": upload})
 
     def all_rev_bodies(self):
         return self.conn.execute(ALL_REV_BODIES)

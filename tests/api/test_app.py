@@ -6,7 +6,7 @@ import asyncio
 from browsercouch.api import CouchApp, routes
 from browsercouch.store import Couch
 
-from .util import expect_error
+from .util import call_app, expect_error
 
 
 def test_an_unexpected_exception_is_a_json_500(client, db, monkeypatch):
@@ -55,18 +55,6 @@ def test_transport_is_what_the_fixture_says(client, transport):
 def test_a_client_gone_mid_body_ends_the_request_quietly():
     """Half a body, then ``http.disconnect``: nobody is left to answer, so the app sends nothing and
     raises nothing (an exception here is a traceback in uvicorn's log for every impatient client)."""
-    app = CouchApp(Couch())
     messages = [{"type": "http.request", "body": b'{"docs":[', "more_body": True},
                 {"type": "http.disconnect"}]
-    sent = []
-
-    async def receive():
-        return messages.pop(0)
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": "/_replicate", "raw_path": b"/_replicate",
-             "query_string": b"", "headers": [(b"content-type", b"application/json")]}
-    asyncio.run(app(scope, receive, send))
-    assert sent == [] and messages == []
+    assert call_app(CouchApp(Couch()), "POST", "/_replicate", messages, "application/json") == []

@@ -3,10 +3,15 @@ standalone resource with ETags and byte ranges."""
 
 import base64
 import hashlib
+import os
 
 import pytest
 
-from .util import expect_error, expect_json
+from browsercouch.api import CouchApp
+from browsercouch.store import Couch
+from browsercouch.store.uploads import PART_SIZE
+
+from .util import call_app, expect_error, expect_json
 
 DATA = b"hello attachment world"
 
@@ -184,3 +189,41 @@ def test_design_doc_attachment(client, db):
                           headers={"Content-Type": "text/html"})
     assert expect_json(response, 201)["id"] == "_design/app"
     assert client.get(f"/{db}/_design/app/index.html").body == b"<p>hi</p>"
+
+
+def test_a_large_attachment_streams_in_and_reads_back_whole(client, db):
+    """More than one part (``store/uploads.py``): stored while it arrives, read back byte for byte."""
+    data = os.urandom(3 * PART_SIZE + 777)
+    created = expect_json(client.put(f"/{db}/big/blob.bin", body=data,
+                                     headers={"Content-Type": "application/x-blob"}), 201)
+    stored_parts = parts(client, db)
+    assert stored_parts >= 3  # how the bytes arrive decides where parts end; each holds >= PART_SIZE
+    response = client.get(f"/{db}/big/blob.bin")
+    assert response.status == 200 and response.body == data
+    assert response.header("etag") == '"' + _digest(data)[4:] + '"'
+    stub = client.get(f"/{db}/big").json()["_attachments"]["blob.bin"]
+    assert stub["length"] == len(data) and stub["digest"] == _digest(data)
+    ranged = client.get(f"/{db}/big/blob.bin", headers={"Range": f"bytes={PART_SIZE - 5}-{PART_SIZE + 4}"})
+    assert ranged.status == 206 and ranged.body == data[PART_SIZE - 5:PART_SIZE + 5]
+    expect_error(client.put(f"/{db}/big/other.bin", body=data, headers={"If-Match": "1-" + "0" * 32}),
+                 409, "conflict")
+    assert created["rev"] == client.get(f"/{db}/big").json()["_rev"]
+    assert parts(client, db) == stored_parts  # the refused upload's parts are gone
+
+
+def test_an_upload_cut_short_stores_nothing():
+    """Two parts in, then the client is gone: no revision, and no part left behind."""
+    couch = Couch()
+    couch.create_db("db")
+    messages = [{"type": "http.request", "body": os.urandom(PART_SIZE), "more_body": True},
+                {"type": "http.request", "body": os.urandom(PART_SIZE), "more_body": True},
+                {"type": "http.disconnect"}]
+    assert call_app(CouchApp(couch), "PUT", "/db/doc/att", messages, "application/octet-stream") == []
+    db = couch.get_db("db")
+    assert db.doc_count == 0
+    assert db.storage.conn.execute("SELECT COUNT(*) FROM attachment_parts").fetchone()[0] == 0
+
+
+def parts(client, db):
+    storage = client.app.couch.get_db(db).storage
+    return storage.conn.execute("SELECT COUNT(*) FROM attachment_parts").fetchone()[0]

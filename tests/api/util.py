@@ -167,3 +167,22 @@ async def read_lines(response, count, timeout=10.0):
             if len([line for line in lines if line.strip()]) >= count:
                 break
     return lines
+
+
+def call_app(app, method, path, messages, content_type):
+    """Run one request through the ASGI ``app`` directly, its body as the ASGI ``messages`` (ending in
+    ``http.disconnect`` for a client that left); returns what the app sent. Every message must be read."""
+    sent = []
+    pending = list(messages)
+
+    async def receive():
+        return pending.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
+             "query_string": b"", "headers": [(b"content-type", content_type.encode())]}
+    asyncio.run(app(scope, receive, send))
+    assert pending == [], "the app did not read the whole request"
+    return sent
