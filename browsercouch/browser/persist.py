@@ -1,18 +1,18 @@
 """Acknowledge a write in the tab only once it is persisted.
 
 In the browser the databases live in Emscripten's in-memory file system and reach IndexedDB only when the
-page saves them (``web/file-store.js``: the changed files, whole, in one transaction with strict
-durability). ``Persister`` batches those saves: every committed change calls ``changed(path)``, and
-``flush()`` returns once every change made before the call is persisted. Writes that arrive while a
+page saves them (``web/file-store.js``: the changed parts of the changed files, in one transaction with
+strict durability). ``Persister`` batches those saves: every committed change calls ``changed(path)``,
+and ``flush()`` returns once every change made before the call is persisted. Writes that arrive while a
 persist runs share the next one, so the window between a commit and its acknowledgement is at most two
 persists. A change nobody waits for (a replication writing a batch) is saved after ``idle_delay``
-seconds, together with whatever else changed meanwhile: each save copies whole files, so saving every
-batch of a long pull would cost more than the pull.
+seconds, together with whatever else changed meanwhile, so a long pull is not saved batch by batch.
 
 ``acknowledge_after_persist(app, persister)`` wraps the ASGI app: the response to a request that changed
-something (a commit happened while it ran) starts only after ``flush()``; requests that only read, the
-replicator's ``POST _bulk_get`` and ``_revs_diff`` among them, answer at once. If the persist fails, the
-client gets a 500 instead of a false acknowledgement.
+something (a commit happened while it ran) starts only after ``flush()``, and what such a request
+commits before its body is complete (an attachment stored in parts) is saved at once, not after
+``idle_delay``. Requests that only read, the replicator's ``POST _bulk_get`` and ``_revs_diff`` among
+them, answer at once. If the persist fails, the client gets a 500 instead of a false acknowledgement.
 """
 
 import asyncio
@@ -65,9 +65,10 @@ class Persister:
 
     def _save_later(self):
         if self._running is None and self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.idle_delay, self._save_now)
+            self._timer = asyncio.get_running_loop().call_later(self.idle_delay, self.save_now)
 
-    def _save_now(self):
+    def save_now(self):
+        """Start saving what changed, unless a save is running (it saves those changes too)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -78,7 +79,7 @@ class Persister:
         """Return once every change noted before this call is persisted; raise if a persist failed."""
         target = self._changes
         while self._saved < target:
-            self._save_now()
+            self.save_now()
             await asyncio.shield(self._running)
             if self.last_error is not None and self._saved < target:
                 raise self.last_error
@@ -132,6 +133,13 @@ def acknowledge_after_persist(app, persister):
             if not failed:
                 await send(message)
 
-        await app(scope, receive, send_when_persisted)
+        async def receive_saving():
+            # A body stored while it arrives (a streamed attachment) is saved while it arrives too, so
+            # that little is left to save once it is complete.
+            if persister.changes != changes_before:
+                persister.save_now()
+            return await receive()
+
+        await app(scope, receive_saving, send_when_persisted)
 
     return durable_app

@@ -8,6 +8,7 @@ opened on the saved copy has it. Runs on CPython and inside Pyodide.
 
 import asyncio
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from browsercouch.api import CouchApp
 from browsercouch.browser.persist import Persister, acknowledge_after_persist
 from browsercouch.replicator import app_client
 from browsercouch.store import Couch
+from browsercouch.store.uploads import PART_SIZE
 
 URL = "http://tab"
 
@@ -187,4 +189,37 @@ def test_snapshot_storage_keeps_one_file_per_database(tmp_path):
     couch = Couch(str(tmp_path), snapshots=True)
     couch.create_db("db").put({"_id": "doc"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["_config.json", "db.couch"]
+    couch.close()
+
+
+@async_test
+async def test_an_attachment_stored_in_parts_is_saved_while_it_arrives(tmp_path):
+    """Each part of a streamed attachment (``store/uploads.py``) is saved before the next one arrives,
+    not ``idle_delay`` later: once the body is complete, little is left to save before the answer."""
+    disk = Disk(tmp_path, delay=0.01)
+    persister = Persister(disk.persist)
+    couch = Couch(str(disk.data), snapshots=True, on_change=persister.changed)
+    couch.create_db("db")
+    await persister.flush()
+    app = acknowledge_after_persist(CouchApp(couch), persister)
+    body = os.urandom(3 * PART_SIZE)
+    chunks = [body[start:start + PART_SIZE] for start in range(0, len(body), PART_SIZE)]
+    saves_seen = []  # how many saves were done when each chunk arrived
+    sent = []
+
+    async def receive():
+        await asyncio.sleep(0.1)  # the network
+        saves_seen.append(disk.calls)
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "PUT", "path": "/db/doc/att", "raw_path": b"/db/doc/att",
+             "query_string": b"", "headers": [(b"content-type", b"application/octet-stream")]}
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 201
+    assert saves_seen[1] > saves_seen[0] and saves_seen[2] > saves_seen[1]
+    assert disk.saved_doc("db", "doc")["_attachments"]["att"]["length"] == len(body)
     couch.close()
