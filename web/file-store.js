@@ -1,17 +1,18 @@
 // The tab's database files, kept in IndexedDB in chunks: a save writes only the chunks that changed.
 //
-// Records: "<path>" -> {length} (the file's size) and "<path>\0<n>" -> the file's bytes from n*CHUNK on.
-// A file is a row of cells of EXTENT chunks; a cell is kept either as one record (an extent, keyed by its
-// first chunk) or as single-chunk records. `track(FS, dir)` wraps Emscripten's FS.write to note which
-// chunks of the files under `dir` were written since the last save; a save then writes those chunks,
-// the file's new length, and drops chunks past its end. A SQLite commit touches a few pages, so a save
-// costs a few chunks, not the whole file (a 45 MB database saved whole took ~300 ms per write). A cell
-// mostly written (a large attachment, a compaction) is saved as an extent: Chromium keeps every value
-// over 64 KiB in a file of its own, and 160 such chunk files for 10 MB took ~170 ms to save against ~65
-// ms for ten 1 MiB extents. A record is replaced whole, so an extent hit by small writes is saved whole
-// again, and on the SPLIT_AFTER-th such save split into single chunks, after which small writes there
-// cost a chunk again. Not at once: every record costs the worker ~0.5 ms, and SQLite's append of a large
-// row touches the extent before it (its b-tree leaf) a few times.
+// Records: "<path>" -> {length} (the file's size), "<path>\0<n>" -> chunk n of the file (CHUNK bytes
+// from n*CHUNK on, fewer at its end) and "<path>\0<n>+" -> an extent: the cell of EXTENT chunks that
+// starts at chunk n. `track(FS, dir)` wraps Emscripten's FS.write to note which chunks of the files under
+// `dir` were written since the last save; a save then writes those chunks, the file's new length, and
+// drops chunks past its end. A SQLite commit touches a few pages, so a save costs a few chunks, not the
+// whole file (a 45 MB database saved whole took ~300 ms per write).
+//
+// A cell mostly written at once (a large attachment, a compaction) is saved as an extent: Chromium keeps
+// every value over 64 KiB in a file of its own, and 160 such chunk files for 10 MB took ~170 ms to save
+// against ~65 ms for ten 1 MiB extents. A few chunks written into an extent's cell later are saved as
+// chunks over it (loading applies extents first, then chunks), not by saving the extent again: a large
+// SQLite row appended after another touches the cell before it (its b-tree leaf), and saving that cell
+// whole again doubled the bytes an upload saved. An extent saved again drops the chunks over it.
 //
 // Every save is one transaction with {durability: "strict"} (flushed to disk before it completes;
 // Chromium's default, "relaxed", may lose the last writes on power loss): all or nothing.
@@ -21,7 +22,6 @@ const DB_NAME = "browsercouch-files";
 const STORE = "files";
 const CHUNK = 64 * 1024;
 const EXTENT = 16; // chunks per cell: 1 MiB
-const SPLIT_AFTER = 3; // saves of an extent for small writes, the last of which splits it
 const WHOLE = "whole"; // no record of what changed in a file (new, renamed over): save all of it
 
 function done(request) {
@@ -40,6 +40,7 @@ function committed(transaction) {
 }
 
 const chunkKey = (path, index) => `${path}\0${index}`;
+const extentKey = (path, cell) => `${path}\0${cell * EXTENT}+`;
 const chunkCount = (length) => Math.ceil(length / CHUNK);
 
 // `name`: the IndexedDB database (tests use their own).
@@ -53,7 +54,7 @@ class FileStore {
   constructor(db) {
     this.db = db;
     this.saved = new Map(); // path -> the length its records hold
-    this.extents = new Map(); // path -> Map of its cells kept as extents -> their saves for small writes
+    this.extents = new Map(); // path -> Map of its cells that have an extent -> Set of the chunks saved over it
     this.written = new Map(); // path -> Set of chunk indexes written since its last save, or WHOLE
   }
 
@@ -83,7 +84,7 @@ class FileStore {
     keys.forEach((key, at) => {
       const split = key.indexOf("\0");
       const value = values[at];
-      if (split >= 0) file(key.slice(0, split)).chunks.push([Number(key.slice(split + 1)), value]);
+      if (split >= 0) file(key.slice(0, split)).chunks.push([key.slice(split + 1), value]);
       else if (ArrayBuffer.isView(value)) Object.assign(file(key), { length: value.length, whole: value });
       else file(key).length = value.length;
     });
@@ -91,12 +92,14 @@ class FileStore {
       const data = whole ?? new Uint8Array(length);
       const extents = new Map();
       const contents = await Promise.all(chunks.map(([, value]) => bytesOf(value)));
-      // Extents first: a single chunk is never older than the extent of its cell.
-      const order = chunks.map((_, at) => at).sort((a, b) => contents[b].length - contents[a].length);
-      for (const at of order) {
-        const index = chunks[at][0];
-        data.set(contents[at].subarray(0, length - index * CHUNK), index * CHUNK);
-        if (contents[at].length > CHUNK) extents.set(index / EXTENT, 0);
+      const records = chunks.map(([name], at) => ({
+        index: parseInt(name, 10), extent: name.endsWith("+"), bytes: contents[at],
+      }));
+      // Extents first: a chunk over an extent is newer than it.
+      for (const { index, extent, bytes } of records.sort((a, b) => b.extent - a.extent)) {
+        data.set(bytes.subarray(0, Math.max(length - index * CHUNK, 0)), index * CHUNK);
+        if (extent) extents.set(index / EXTENT, new Set());
+        else if (extents.has(Math.floor(index / EXTENT))) extents.get(Math.floor(index / EXTENT)).add(index);
       }
       this.extents.set(path, extents);
       FS.mkdirTree(path.slice(0, path.lastIndexOf("/")) || "/");
@@ -152,7 +155,12 @@ class FileStore {
       for (let index = 0; index < count; index++) dirty.add(index);
     } else {
       for (let index = count; index < chunkCount(savedLength); index++) store.delete(chunkKey(path, index));
-      for (const cell of extents.keys()) if (cell * EXTENT >= count) extents.delete(cell);
+      for (const cell of extents.keys()) {
+        if (cell * EXTENT >= count) {
+          store.delete(extentKey(path, cell));
+          extents.delete(cell);
+        }
+      }
       for (const index of written) if (index < count) dirty.add(index);
       // A new length rewrites the chunk the old end was in and every chunk after it.
       const end = Math.min(savedLength, data.length);
@@ -167,20 +175,22 @@ class FileStore {
       cells.set(cell, (cells.get(cell) ?? []).concat(index));
     }
     // A Blob copies just these bytes (a typed-array view would be stored with its whole buffer) and costs
-    // the worker half the time of a copied array, which IndexedDB would serialize again.
-    const put = (from, to) => store.put(new Blob([data.subarray(from * CHUNK, to * CHUNK)]), chunkKey(path, from));
+    // the worker less than a copied array, which IndexedDB would serialize again.
+    const bytes = (from, to) => new Blob([data.subarray(from * CHUNK, to * CHUNK)]);
+    const saved = chunkCount(savedLength ?? 0); // chunks that may have records
     for (const [cell, indexes] of cells) {
       const first = cell * EXTENT;
       const last = Math.min(first + EXTENT, count);
-      const smallSaves = extents.get(cell);
-      if (indexes.length * 2 >= EXTENT || (smallSaves !== undefined && smallSaves + 1 < SPLIT_AFTER)) {
-        put(first, last);
-        if (smallSaves === undefined) for (let index = first + 1; index < last; index++) store.delete(chunkKey(path, index));
-        extents.set(cell, indexes.length * 2 >= EXTENT ? 0 : smallSaves + 1);
+      if (indexes.length * 2 >= EXTENT) {
+        store.put(bytes(first, last), extentKey(path, cell));
+        const over = extents.get(cell) ?? Array.from({ length: Math.min(last, saved) - first }, (_, at) => first + at);
+        for (const index of over) store.delete(chunkKey(path, index));
+        extents.set(cell, new Set());
       } else {
-        const singles = extents.has(cell) ? Array.from({ length: last - first }, (_, at) => first + at) : indexes;
-        for (const index of singles) put(index, index + 1);
-        extents.delete(cell);
+        for (const index of indexes) {
+          store.put(bytes(index, index + 1), chunkKey(path, index));
+          extents.get(cell)?.add(index);
+        }
       }
     }
     store.put({ length: data.length }, path);
