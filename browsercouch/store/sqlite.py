@@ -24,6 +24,8 @@ import json
 import sqlite3
 from contextlib import contextmanager
 
+from ..errors import NotFound
+
 __all__ = ["Storage"]
 
 SCHEMA = """
@@ -143,6 +145,7 @@ class Storage:
         self.path = path
         self.on_commit = on_commit or _nothing
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.closed = False
         for pragma in MEMORY_PRAGMAS if snapshots or path == ":memory:" else PRAGMAS:
             self.conn.execute(pragma)
         self.conn.executescript(SCHEMA)
@@ -157,6 +160,7 @@ class Storage:
             self.on_commit()
 
     def close(self):
+        self.closed = True
         self.conn.close()
 
     @contextmanager
@@ -166,6 +170,8 @@ class Storage:
         A failed ``COMMIT`` (a full disk, a deferred constraint) is rolled back too: SQLite may leave the
         transaction open then, and every later ``BEGIN`` on this connection would fail.
         """
+        if self.closed:  # deleted while a request was still reading its body
+            raise NotFound("Database does not exist.")
         changes = self.conn.total_changes
         self.conn.execute("BEGIN IMMEDIATE")
         try:

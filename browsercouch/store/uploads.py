@@ -74,7 +74,7 @@ class AttachmentUpload:
     def discard(self):
         """Drop the parts committed so far (the body will not be used)."""
         self._pending = []
-        if self._upload is not None:
+        if self._upload is not None and not self._storage.closed:  # a deleted database took them along
             with self._storage.transaction():
                 self._storage.delete_parts(self._upload)
             self._upload = None

@@ -9,7 +9,7 @@ from contextlib import closing
 
 import pytest
 
-from browsercouch.errors import Conflict
+from browsercouch.errors import Conflict, NotFound
 from browsercouch.store import Couch
 from browsercouch.store.uploads import PART_SIZE, StreamedAttachment
 
@@ -121,4 +121,17 @@ def test_parts_of_an_upload_cut_short_are_dropped_at_the_next_open(tmp_path):
     db.put_attachment("doc2", "new.bin", None, "application/octet-stream", data, upload)
     assert db.get_attachment("doc2", "new.bin")[2] == BIG[::-1]
     assert db.get_attachment("doc", "kept.bin")[2] == BIG
+    couch.close()
+
+
+@pytest.mark.parametrize("data_dir", ["file", "memory"])
+def test_a_database_deleted_mid_upload_is_not_found(tmp_path, data_dir):
+    """CouchDB answers a write to a deleted database with 404; the parts went with the database."""
+    couch = Couch(tmp_path if data_dir == "file" else None)
+    upload = couch.create_db("db").attachment_upload()
+    upload.write(BIG[:PART_SIZE])
+    couch.delete_db("db")
+    with pytest.raises(NotFound, match="Database does not exist"):
+        upload.write(BIG[PART_SIZE:2 * PART_SIZE])
+    upload.discard()
     couch.close()
