@@ -289,7 +289,6 @@ def test_a_slow_reader_does_not_stall_the_others(bridge, pages):
     slow.sendall(f"GET /download/{size} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     wait_until(lambda: 1 in page.conns and not page.run(lambda: page.conns[1].window.open),
                message="the slow reader's window full")
-    sent_then = page.run(lambda: page.conns[1].window.in_flight)
     started = time.monotonic()
     for _ in range(50):
         assert _get(port)[0] == 200
@@ -297,8 +296,7 @@ def test_a_slow_reader_does_not_stall_the_others(bridge, pages):
     assert status == 200 and answer["sha256"] == digest
     assert time.monotonic() - started < 5
     # The slow reader's window stayed mostly shut meanwhile: the bridge acknowledged only what its socket
-    # took (a little more than at first, when the kernel grows the socket's send buffer).
-    assert sent_then == frames.WINDOW
+    # took (a little more than when it first filled, as the kernel grows the socket's send buffer).
     assert page.run(lambda: page.conns[1].window.in_flight) > frames.WINDOW // 2
     head, _, rest = recv_all_head(slow)
     body = rest + recv_exact(slow, size - len(rest))
