@@ -2,6 +2,7 @@
 ``_replicator`` database, ``_active_tasks`` and ``_scheduler/*``, as CouchDB 3.x answers them."""
 
 import asyncio
+import os
 import time
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from browsercouch.api import CouchApp
 from browsercouch.replicator import app_client
 from browsercouch.store import Couch
+from browsercouch.store.uploads import PART_SIZE
 
 from .util import admins, expect_error, expect_json
 
@@ -55,6 +57,23 @@ def test_one_shot_between_local_databases(client, db):
     body = expect_json(response, 200)
     assert body["ok"] is True and body["history"][0]["docs_written"] == 30
     assert _ids(client, "copy") == _ids(client, db)
+
+
+def test_an_attachment_stored_in_parts_replicates_both_ways(replicating, peer):
+    """A large attachment uploaded on its own (``store/uploads.py``) is pushed to a peer and pulled back
+    byte for byte, with its digest."""
+    data = os.urandom(2 * PART_SIZE + 99)
+    expect_json(replicating.put("/big"), 201)
+    expect_json(replicating.put("/big/doc/blob.bin", body=data,
+                                headers={"Content-Type": "application/octet-stream"}), 201)
+    expect_json(replicating.post("/_replicate", json={"source": "big", "target": f"{PEER}/remote"}))
+    assert peer[1].get_db("remote").get_attachment("doc", "blob.bin")[2] == data
+    expect_json(replicating.post("/_replicate", json={"source": f"{PEER}/remote", "target": "back",
+                                                      "create_target": True}))
+    response = replicating.get("/back/doc/blob.bin")
+    assert response.status == 200 and response.body == data
+    assert replicating.get("/back/doc").json()["_attachments"]["blob.bin"]["digest"] == \
+        replicating.get("/big/doc").json()["_attachments"]["blob.bin"]["digest"]
 
 
 def test_one_shot_pull_from_a_remote_peer(replicating, peer):
