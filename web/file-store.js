@@ -18,7 +18,7 @@
 // Chromium's default, "relaxed", may lose the last writes on power loss): all or nothing.
 // A file saved whole by an earlier version ("<path>" -> its bytes) still loads.
 
-const DB_NAME = "browsercouch-files";
+export const DB_NAME = "browsercouch-files";
 const STORE = "files";
 const CHUNK = 64 * 1024;
 const EXTENT = 16; // chunks per cell: 1 MiB
@@ -58,24 +58,20 @@ class FileStore {
     this.written = new Map(); // path -> Set of chunk indexes written since its last save, or WHOLE
   }
 
-  // Note the chunks written to files under `dir` from now on (FS.write is what every write goes through).
+  // Note the chunks written (or cut off) in files under `dir` from now on.
   track(FS, dir) {
-    const write = FS.write;
     const written = this.written;
-    FS.write = function trackedWrite(stream, buffer, offset, length, position, canOwn) {
-      const at = position ?? stream.position;
-      const count = write.call(this, stream, buffer, offset, length, position, canOwn);
-      const path = stream.path;
-      if (path?.startsWith(dir) && count > 0 && written.get(path) !== WHOLE) {
-        const chunks = written.get(path) ?? new Set();
-        for (let index = Math.floor(at / CHUNK); index < chunkCount(at + count); index++) chunks.add(index);
-        written.set(path, chunks);
-      }
-      return count;
+    const note = (path, from, to) => {
+      if (written.get(path) === WHOLE || to <= from) return;
+      const chunks = written.get(path) ?? new Set();
+      for (let index = Math.floor(from / CHUNK); index < chunkCount(to); index++) chunks.add(index);
+      written.set(path, chunks);
     };
+    trackWrites(FS, dir, { written: (path, at, count) => note(path, at, at + count), truncated: note });
   }
 
-  // Write every saved file into Emscripten's FS (at start, before the databases are opened).
+  // Write every saved file into Emscripten's FS (at start, before the databases are opened); returns
+  // their paths.
   async loadInto(FS) {
     const store = this.db.transaction(STORE, "readonly").objectStore(STORE);
     const [keys, values] = await Promise.all([done(store.getAllKeys()), done(store.getAll())]);
@@ -107,7 +103,7 @@ class FileStore {
       this.written.delete(path);
       if (!whole) this.saved.set(path, length);
     }
-    return files.size;
+    return [...files.keys()];
   }
 
   // Save what changed in these files since their last save; a path that no longer exists is deleted.
@@ -144,7 +140,7 @@ class FileStore {
   // known) and those a change of length touched, cell by cell (see the top of this file), and the
   // deletion of chunks past its new end. Returns its length.
   saveFile(FS, store, path, written) {
-    const data = contents(FS, path);
+    const data = fileContents(FS, path);
     const count = chunkCount(data.length);
     const savedLength = this.saved.get(path);
     let extents = this.extents.get(path);
@@ -204,9 +200,30 @@ async function bytesOf(value) {
 }
 
 // The file's bytes: a view of the in-memory file (MEMFS) where possible, not a copy of all of it.
-function contents(FS, path) {
+export function fileContents(FS, path) {
   const node = FS.lookupPath(path).node;
   return ArrayBuffer.isView(node.contents) ? node.contents.subarray(0, node.usedBytes) : FS.readFile(path);
+}
+
+// Call `written(path, at, count)` for every write to a file under `dir` from now on, and
+// `truncated(path, length, oldLength)` when one is cut shorter: bytes past `length` that are written
+// again later are new, and must be saved even where no write reaches them (they read as zeros).
+// FS.write and FS.truncate are what every write and truncation goes through (FS.ftruncate calls the
+// latter).
+export function trackWrites(FS, dir, { written, truncated }) {
+  const { write, truncate } = FS;
+  FS.write = function trackedWrite(stream, buffer, offset, length, position, canOwn) {
+    const at = position ?? stream.position;
+    const count = write.call(this, stream, buffer, offset, length, position, canOwn);
+    if (stream.path?.startsWith(dir) && count > 0) written(stream.path, at, count);
+    return count;
+  };
+  FS.truncate = function trackedTruncate(target, length) {
+    const path = typeof target === "string" ? target : FS.getPath(target);
+    const before = path.startsWith(dir) && FS.analyzePath(path).exists ? FS.stat(path).size : 0;
+    truncate.call(this, target, length);
+    if (length < before) truncated(path, length, before);
+  };
 }
 
 // Every chunk record of `path`: the keys from "<path>\0" up to (not including) "<path>\1".
