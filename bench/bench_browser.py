@@ -5,7 +5,7 @@
 
 One Chromium (``tests/chromium.py``, a fresh profile) and three local servers: ``browsercouch web``
 serving the web app (``web/``), a second ``browsercouch web`` serving a temporary directory with the
-bench pages (``bench/browser/``), copies of ``web/dist`` and ``web/file-store.js`` and PouchDB's browser
+bench pages (``bench/browser/``), copies of ``web/dist``, the tab's file stores and PouchDB's browser
 builds, and a native ``browsercouch serve --memory --cors ...`` holding ``--docs`` ~300-byte documents
 (the shape of ``bench_server.make_docs``) as the replication source. Three parts:
 
@@ -23,9 +23,11 @@ builds, and a native ``browsercouch serve --memory --cors ...`` holding ``--docs
   persist     ``bench/browser/persist.html``: in a module worker, browsercouch's store fills a database of
               each ``--persist-sizes`` size, then for each storage: the first save of the whole files,
               the save after one single-document write (median of ``--writes``), and the load at start-up
-              (every document checked). The storages: what the tab does, ``web/file-store.js`` (the
-              changed files in one IndexedDB transaction with strict durability), and for comparison
-              the same with relaxed durability, IDBFS's and OPFS's ``FS.syncfs``.
+              (every document checked). The storages: what the tab does, ``web/opfs-files.js`` with
+              its writer (the changed byte ranges written to OPFS through a redo journal, flushed),
+              ``web/file-store.js`` (the fallback: changed chunks in one IndexedDB transaction with
+              strict durability), and for comparison the same with relaxed durability, IDBFS's and
+              OPFS's ``FS.syncfs``.
 
 PouchDB comes from the npm package ``pouchdb@9.0.0`` (``tests/node``): its ``dist/`` holds the browser
 builds as plain scripts. The npm ``pouchdb-browser`` package ships only ES modules with bare imports,
@@ -57,7 +59,8 @@ PAGES = BENCH / "browser"
 POUCHDB_DIST = helpers.NODE_MODULES / "pouchdb" / "dist"
 POUCHDB_FILES = ("pouchdb.min.js", "pouchdb.indexeddb.min.js")
 WEB_DIST = helpers.REPO / "web" / "dist"
-FILE_STORE = helpers.REPO / "web" / "file-store.js"
+# The tab's file stores, copied next to persist-worker.js.
+FILE_STORES = [helpers.REPO / "web" / name for name in ("file-store.js", "opfs-files.js", "opfs-writer.js")]
 SEED_BATCH = 500
 # Upper bounds, in seconds, on each wait on the browser: nothing here loops forever.
 READY_TIMEOUT = 120
@@ -75,8 +78,8 @@ EXTRA_FLAGS = ("--disable-background-timer-throttling", "--disable-renderer-back
 PULLERS = ("browsercouch tab", "PouchDB idb", "PouchDB indexeddb")
 POUCH_ADAPTERS = {"PouchDB idb": "idb", "PouchDB indexeddb": "indexeddb"}
 # The storages of persist-worker.js, in the table's order: what the tab uses first.
-STORAGES = ("file-store strict", "file-store relaxed", "IDBFS", "OPFS")
-STORAGE_LABELS = {"file-store strict": "file-store strict (used)"}
+STORAGES = ("OPFS writer", "file-store strict", "file-store relaxed", "IDBFS", "OPFS")
+STORAGE_LABELS = {"OPFS writer": "OPFS writer (used)", "file-store strict": "file-store strict (fallback)"}
 
 # Installed before every document of the app's tab: resolves once the app sets body[data-ready].
 READY_HOOK = """
@@ -139,7 +142,8 @@ def bench_root(tmp):
         shutil.copy(POUCHDB_DIST / name, root / name)
     # StaticFiles refuses symlinks out of its root: a real copy (16 MB).
     shutil.copytree(WEB_DIST, root / "dist")
-    shutil.copy(FILE_STORE, root / FILE_STORE.name)
+    for source in FILE_STORES:
+        shutil.copy(source, root / source.name)
     return root
 
 

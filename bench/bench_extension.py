@@ -8,7 +8,8 @@ Five servers, one at a time, all on 127.0.0.1, each measured the same way in thi
   extension     ``browsercouch browser --headless`` on a fresh profile (``helpers.start_browser_server``):
                 TCP -> the bridge (``bridge/host.py``) -> WebSocket -> the SharedWorker's Pyodide
                 (``web/serving.js``, ``browser/channel.py``) -> the HTTP driver -> CouchApp -> SQLite in
-                Emscripten's memory FS, every write saved to IndexedDB before it is acknowledged
+                Emscripten's memory FS, every write saved to OPFS (a file writer in a dedicated
+                worker, web/opfs-writer.js) before it is acknowledged
   bridge+py     the same bridge process with the same page side (``browser.channel.Channel`` serving
                 ``CouchApp`` on a memory store) in CPython, in a subprocess of this script: the shell
                 without Chromium and Pyodide

@@ -1,8 +1,9 @@
-// browsercouch in a module SharedWorker: Pyodide from ./dist (never a CDN), the databases in IndexedDB.
+// browsercouch in a module SharedWorker: Pyodide from ./dist (never a CDN), the databases in OPFS.
 // One per origin: every page of the app connects to it, so two tabs never hold diverging copies.
 //
-// Messages from a page: {type: "request", id, method, path, headers, body: Uint8Array|null}; from the
-// extension's serving page also {type: "serve", channel, admin: {name, password}|null} (serving.js) and
+// Messages from a page: {type: "writer"} with the port of the page's file writer (opfs-writer.js,
+// started by couch.js's hostFileWriter), {type: "request", id, method, path, headers, body:
+// Uint8Array|null}; from the extension's serving page also {type: "serve", channel, admin: {name, password}|null} (serving.js) and
 // {type: "stop-serving"}.
 // Messages to the pages: {type: "progress", stage, percent} while loading, then {type: "ready", uuid,
 // storage, timings} or {type: "failed", error}; {type: "response", id, status, headers, body} or
@@ -11,11 +12,14 @@
 // second while serving, {type: "stats", connections, connections_total, requests, log, persists}.
 //
 // Storage: the databases are SQLite files in Emscripten's memory file system under DATA_DIR. They are
-// loaded from IndexedDB at start (file-store.js), and every write is saved back, with strict durability,
-// before it is acknowledged (browsercouch/browser/persist.py batches the saves).
+// loaded at start, and every write is saved back durably before it is acknowledged
+// (browsercouch/browser/persist.py batches the saves): to OPFS through the pages' file writers
+// (opfs-files.js), or to IndexedDB (file-store.js) where a browser has no OPFS sync access handles.
+// Files an earlier version kept in IndexedDB move to OPFS on the first start with it.
 
 import { loadPyodide } from "./dist/pyodide.mjs";
-import { openFileStore } from "./file-store.js";
+import { DB_NAME, openFileStore } from "./file-store.js";
+import { OpfsFiles } from "./opfs-files.js";
 import { serveChannel } from "./serving.js";
 
 const DATA_DIR = "/browsercouch";
@@ -23,6 +27,7 @@ const DIST = new URL("./dist/", import.meta.url).href;
 
 const STATS_INTERVAL_MS = 1000;
 const ports = new Set();
+const opfs = new OpfsFiles();
 let stopServing = null;
 let statsTimer = null;
 let outcome = null; // the ready or failed message, once known; pages that connect later get it at once
@@ -40,7 +45,7 @@ async function start() {
   const timings = {};
   const mark = (name) => { timings[name] = Math.round(performance.now() - started); };
   progress("loading Python", 5);
-  const [pyodide, files] = await Promise.all([loadPyodide({ indexURL: DIST }), openFileStore()]);
+  const [pyodide, files] = await Promise.all([loadPyodide({ indexURL: DIST }), openFiles()]);
   mark("pyodide");
   progress("loading browsercouch", 60);
   await pyodide.loadPackage(["browsercouch"], { messageCallback: () => {}, checkIntegrity: true });
@@ -49,12 +54,32 @@ async function start() {
   const { FS } = pyodide;
   growFilesInLargeSteps(FS);
   FS.mkdirTree(DATA_DIR);
-  await files.loadInto(FS);
   files.track(FS, DATA_DIR);
+  const loaded = await files.loadInto(FS);
+  if (files === opfs && loaded.length === 0) await moveFromIndexedDB(FS, files);
   const tabModule = pyodide.pyimport("browsercouch.browser.tab");
   const tab = await tabModule.open_tab(DATA_DIR, (paths) => files.save(FS, paths.toJs()));
   mark("ready");
-  return { tab, info: { uuid: tab.uuid, storage: "IndexedDB", timings } };
+  return { tab, info: { uuid: tab.uuid, storage: files === opfs ? "OPFS" : "IndexedDB", timings } };
+}
+
+// OPFS once a page's file writer is active; IndexedDB if the first writer to answer cannot use OPFS.
+async function openFiles() {
+  return (await opfs.opened) ?? openFileStore();
+}
+
+// The files an earlier version saved in IndexedDB, saved to OPFS; the IndexedDB database is then deleted.
+async function moveFromIndexedDB(FS, files) {
+  if (!(await indexedDB.databases()).some(({ name }) => name === DB_NAME)) return;
+  const old = await openFileStore();
+  const paths = await old.loadInto(FS);
+  if (paths.length > 0) await files.save(FS, paths);
+  old.db.close();
+  await new Promise((resolve, reject) => {
+    const request = indexedDB.deleteDatabase(DB_NAME);
+    request.onsuccess = resolve;
+    request.onerror = () => reject(request.error);
+  });
 }
 
 // Emscripten's MEMFS grows a file past 1 MiB by 12.5% at a time, copying all of it each time: a 10 MB
@@ -102,7 +127,8 @@ async function serve(port, data) {
   }
 }
 
-async function answer(port, data) {
+async function answer(port, data, transferred) {
+  if (data.type === "writer") return opfs.addWriter(transferred[0]);
   if (data.type === "serve") return serve(port, data);
   if (data.type === "stop-serving") return stop();
   if (data.type !== "request") return;
@@ -117,6 +143,6 @@ async function answer(port, data) {
 
 onconnect = ({ ports: [port] }) => {
   ports.add(port);
-  port.onmessage = ({ data }) => answer(port, data);
+  port.onmessage = ({ data, ports: transferred }) => answer(port, data, transferred);
   if (outcome) port.postMessage(outcome);
 };

@@ -8,7 +8,8 @@
 // a Uint8Array or undefined. Only whole responses: no continuous feeds.
 //
 // TabCouch is browsercouch running in the browser: Pyodide in a module SharedWorker (couch-worker.js),
-// one per origin, so every tab of the app sees the same databases; they are persisted in IndexedDB. HttpCouch is any CouchDB reached with fetch (for a native
+// one per origin, so every tab of the app sees the same databases; they are persisted in OPFS by a file
+// writer each page starts (opfs-writer.js). HttpCouch is any CouchDB reached with fetch (for a native
 // browsercouch, start it with --cors).
 
 class CouchResponse {
@@ -52,6 +53,7 @@ export class HttpCouch {
 export function startTabCouch({ onProgress = () => {}, workerUrl = new URL("./couch-worker.js", import.meta.url) } = {}) {
   const worker = new SharedWorker(workerUrl, { type: "module", name: "browsercouch" });
   const port = worker.port;
+  hostFileWriter(port);
   const pending = new Map();
   let nextId = 1;
   return new Promise((resolve, reject) => {
@@ -69,6 +71,17 @@ export function startTabCouch({ onProgress = () => {}, workerUrl = new URL("./co
     };
     port.start();
   });
+}
+
+// Start this page's file writer (a dedicated worker: only those may open OPFS sync access handles) and
+// hand its port to the shared worker `workerPort` belongs to. One writer of the origin writes at a time;
+// this one takes over if the page whose writer is in use goes. Returns the writer's Worker.
+export function hostFileWriter(workerPort, writerUrl = new URL("./opfs-writer.js", import.meta.url)) {
+  const writer = new Worker(writerUrl, { type: "module", name: "browsercouch files" });
+  const channel = new MessageChannel();
+  writer.postMessage({ type: "port" }, [channel.port1]);
+  workerPort.postMessage({ type: "writer" }, [channel.port2]);
+  return writer;
 }
 
 class TabCouch {

@@ -1,7 +1,9 @@
 // The persist benchmark (bench/bench_browser.py) in a module worker, as the web app runs browsercouch:
 // what it costs to save a tab's SQLite file to browser storage, by database size. The storages:
-//   "file-store strict"   what the tab does (web/file-store.js, copied next to this file by the bench):
-//                         the changed files, whole, in one IndexedDB transaction with strict durability;
+//   "OPFS writer"         what the tab does (web/opfs-files.js and opfs-writer.js, copied next to this
+//                         file by the bench): the changed byte ranges, through the writer's journal;
+//   "file-store strict"   the tab's fallback (web/file-store.js): the changed chunks in one IndexedDB
+//                         transaction with strict durability;
 //   "file-store relaxed"  the same with {durability: "relaxed"}, to show what strictness costs;
 //   "IDBFS", "OPFS"       Emscripten's FS.syncfs over IndexedDB, Pyodide's mountNativeFS over OPFS.
 //
@@ -17,6 +19,7 @@
 
 import { loadPyodide } from "./dist/pyodide.mjs";
 import { openFileStore } from "./file-store.js";
+import { OpfsFiles } from "./opfs-files.js";
 
 const ROOT = "/bench";
 const PY_DIR = `${ROOT}/py`;
@@ -75,7 +78,7 @@ function fileStore(durability) {
         files = await openFileStore();
       },
       async load() {
-        const count = await files.loadInto(FS);
+        const count = (await files.loadInto(FS)).length;
         if (count !== saved.length) throw new Error(`file store: ${count} files loaded, ${saved.length} saved`);
       },
       async forget() {
@@ -101,6 +104,46 @@ function idbfs({ FS }, path) {
   };
 }
 
+function opfsWriter({ FS }, path) {
+  const name = path.split("/").pop();
+  let files = null;
+  let writer = null;
+  let saved = [];
+  const start = async () => {
+    writer = new Worker(new URL("./opfs-writer.js", import.meta.url), { type: "module" });
+    const channel = new MessageChannel();
+    writer.postMessage({ type: "port", name }, [channel.port1]);
+    files = new OpfsFiles();
+    files.addWriter(channel.port2);
+    if (!(await files.opened)) throw new Error("no OPFS sync access handles");
+  };
+  return {
+    async mount() {
+      FS.mkdirTree(path);
+      await start();
+      files.track(FS, path);
+    },
+    save: (paths) => files.save(FS, paths),
+    // A new writer after the old one is gone, as a new tab's.
+    async unmount() {
+      saved = FS.readdir(path).filter((entry) => entry !== "." && entry !== "..").map((entry) => `${path}/${entry}`);
+      removeDir(FS, path);
+      writer.terminate();
+      await start();
+    },
+    async load() {
+      const count = (await files.loadInto(FS)).length;
+      if (count !== saved.length) throw new Error(`OPFS writer: ${count} files loaded, ${saved.length} saved`);
+    },
+    async forget() {
+      writer.terminate();
+      await navigator.locks.request(name, () => {}); // the writer is gone, its files closed
+      const root = await navigator.storage.getDirectory();
+      await root.removeEntry(name, { recursive: true });
+    },
+  };
+}
+
 function opfs(pyodide, path) {
   const name = path.split("/").pop();
   let sync = null;
@@ -123,6 +166,7 @@ function opfs(pyodide, path) {
 }
 
 const STORAGES = {
+  "OPFS writer": opfsWriter,
   "file-store strict": fileStore("strict"),
   "file-store relaxed": fileStore("relaxed"),
   IDBFS: idbfs,

@@ -1,12 +1,13 @@
 """Acknowledge a write in the tab only once it is persisted.
 
-In the browser the databases live in Emscripten's in-memory file system and reach IndexedDB only when the
-page saves them (``web/file-store.js``: the changed parts of the changed files, in one transaction with
-strict durability). ``Persister`` batches those saves: every committed change calls ``changed(path)``,
-and ``flush()`` returns once every change made before the call is persisted. Writes that arrive while a
-persist runs share the next one, so the window between a commit and its acknowledgement is at most two
-persists. A change nobody waits for (a replication writing a batch) is saved after ``idle_delay``
-seconds, together with whatever else changed meanwhile, so a long pull is not saved batch by batch.
+In the browser the databases live in Emscripten's in-memory file system and reach the disk only when the
+page saves them (``web/opfs-files.js``: the changed byte ranges of the changed files, written to OPFS by a
+file writer, all or nothing, flushed; or ``web/file-store.js`` in IndexedDB where OPFS is missing).
+``Persister`` batches those saves: every committed change calls ``changed(path)``, and ``flush()``
+returns once every change made before the call is persisted. Writes that arrive while a persist runs
+share the next one, so the window between a commit and its acknowledgement is at most two persists. A
+change nobody waits for (a replication writing a batch) is saved after ``idle_delay`` seconds, together
+with whatever else changed meanwhile, so a long pull is not saved batch by batch.
 
 ``acknowledge_after_persist(app, persister)`` wraps the ASGI app: the response to a request that changed
 something (a commit happened while it ran) starts only after ``flush()``, and what such a request

@@ -5,8 +5,8 @@
     tab.serve(send, admin)      # serve the socket bridge's connections (send: WebSocket.send)
     tab.receive(message)        # each WebSocket message from the bridge
 
-The databases live under ``data_dir`` in Emscripten's file system (an IDBFS mount the page has already
-synced from IndexedDB); every write is acknowledged only after ``persist`` saved it (``persist.py``).
+The databases live under ``data_dir`` in Emscripten's memory file system (loaded by the page from OPFS
+or IndexedDB); every write is acknowledged only after ``persist`` saved it (``persist.py``).
 Requests go through the same HTTP driver as a network peer's would (h11 over a memory pipe), so the page
 sees exactly what a CouchDB client sees; they are its owner's and count as a server admin's. Network
 peers come through the bridge (``channel.py``) and must log in once an admin is set. Remote peers are

@@ -4,6 +4,7 @@ browser killed right after a write was acknowledged; the tab replicates with rem
 
 import base64
 
+import chromium
 from helpers import http, start_browsercouch, start_pouchdb_server
 
 
@@ -21,10 +22,55 @@ def test_writes_survive_reload_restart_and_a_killed_browser(app):
 
     status, two = app.request("PUT", "/keep/two", {"n": 2})
     assert status == 201
-    app.crash()  # the acknowledgement came back: the write must already be in IndexedDB
+    app.crash()  # the acknowledgement came back: the write must already be on disk (OPFS)
     app.open()
     assert app.request("GET", "/keep/two")[1]["_rev"] == two["rev"]
     assert app.request("GET", "/keep")[1]["doc_count"] == 2
+
+
+# Run in a page of the app's origin before the app ever ran there: browsercouch in the page's own Pyodide
+# writes a database and saves it to IndexedDB with web/file-store.js, as versions before OPFS did.
+SAVE_AS_BEFORE_OPFS = """
+const done = arguments[0];
+(async () => {
+  const { loadPyodide } = await import("./dist/pyodide.mjs");
+  const { openFileStore } = await import("./file-store.js");
+  const pyodide = await loadPyodide({ indexURL: new URL("./dist/", location.href).href });
+  await pyodide.loadPackage(["browsercouch"], { messageCallback: () => {} });
+  pyodide.FS.mkdirTree("/browsercouch");
+  const files = await openFileStore();
+  files.track(pyodide.FS, "/browsercouch");
+  const tab = await pyodide.pyimport("browsercouch.browser.tab").open_tab(
+    "/browsercouch", (paths) => files.save(pyodide.FS, paths.toJs()));
+  const put = (path, body) => tab.request("PUT", path, { "content-type": "application/json" },
+                                          new TextEncoder().encode(JSON.stringify(body)));
+  await put("/older", {});
+  const response = await put("/older/doc", { kept: "since IndexedDB" });
+  return response.status;
+})().then(done, (error) => done(String(error && error.stack || error)));
+"""
+
+DATABASES_SCRIPT = """
+const done = arguments[0];
+indexedDB.databases().then((dbs) => done(dbs.map(({ name }) => name)), (e) => done(String(e)));
+"""
+
+
+def test_files_saved_in_indexeddb_by_an_earlier_version_move_to_opfs(app):
+    app.browser = chromium.launch(app.profile)
+    app.browser.get(app.web_url + "style.css")  # the app's origin, without the app
+    assert app.browser.execute_async_script(SAVE_AS_BEFORE_OPFS) == 201
+    assert "browsercouch-files" in app.browser.execute_async_script(DATABASES_SCRIPT)
+    app.quit()
+
+    app.open()
+    assert app.browser.execute_script("return window.browsercouch.couch.info.storage") == "OPFS"
+    assert app.request("GET", "/older/doc")[1]["kept"] == "since IndexedDB"
+    assert "browsercouch-files" not in app.browser.execute_async_script(DATABASES_SCRIPT)
+    assert app.request("PUT", "/older/next", {"n": 2})[0] == 201
+    app.restart()  # now from OPFS alone
+    assert app.request("GET", "/older/doc")[1]["kept"] == "since IndexedDB"
+    assert app.request("GET", "/older/next")[1]["n"] == 2
 
 
 def test_chunked_saves_rebuild_every_file_exactly(app):
@@ -53,7 +99,8 @@ def test_chunked_saves_rebuild_every_file_exactly(app):
 
 def test_two_tabs_share_one_set_of_databases(app):
     """Every tab of the app joins one shared worker: a write in one is read in the other (separate
-    copies would each save over the other's file)."""
+    copies would each save over the other's file), and a write acknowledged after the tab whose file
+    writer was in use closed is on disk too."""
     app.open()
     first = app.browser.current_window_handle
     app.browser.switch_to.new_window("tab")
@@ -61,11 +108,17 @@ def test_two_tabs_share_one_set_of_databases(app):
     app._wait_ready()
     assert app.request("PUT", "/shared")[0] == 201
     assert app.request("PUT", "/shared/from-second", {"tab": 2})[0] == 201
+    second = app.browser.current_window_handle
     app.browser.switch_to.window(first)
     assert app.request("GET", "/shared/from-second")[1]["tab"] == 2
     assert app.request("PUT", "/shared/from-first", {"tab": 1})[0] == 201
-    app.restart()
-    assert app.request("GET", "/shared")[1]["doc_count"] == 2
+    # The first tab's file writer saved so far; once it is closed, the second tab's takes over.
+    app.browser.close()
+    app.browser.switch_to.window(second)
+    assert app.request("PUT", "/shared/after-first-closed", {"tab": 2})[0] == 201
+    app.crash()
+    app.open()
+    assert app.request("GET", "/shared")[1]["doc_count"] == 3
 
 
 def _revs(base_url, db, auth=None):

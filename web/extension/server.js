@@ -5,6 +5,8 @@
 // The worker is joined with the same URL and name as the app's couch.js, so it is the very worker the
 // app's tabs use: what they show is what peers are served.
 
+import { hostFileWriter } from "./app/couch.js";
+
 const RELAYED = new Set(["progress", "ready", "failed", "serving", "serve-error", "serve-closed", "stats"]);
 // A service worker that restarted drops our port; we connect again after this delay.
 const RECONNECT_MS = 1000;
@@ -33,6 +35,13 @@ worker.port.onmessage = ({ data }) => {
   if (RELAYED.has(data.type)) relay(data);
 };
 worker.port.start();
+hostFileWriter(worker.port);
+{
+  const writer = new Worker(chrome.runtime.getURL("app/opfs-writer.js"));
+  const channel = new MessageChannel();
+  writer.postMessage("port", [channel.port1]);
+  worker.port.postMessage({ type: "writer" }, [channel.port2]);
+}
 
 function serve(message) {
   if (outcome?.type === "ready") worker.port.postMessage(message);
