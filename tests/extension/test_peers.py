@@ -6,6 +6,9 @@ keeps serving everyone else.
   conflicting branches to the tab, pulls them into a fresh PouchDB, then replicates live both ways; every
   leaf of every document agrees on all three sides, and with what Python reads from the tab.
 - The native ``browsercouch replicate`` pulls the same database into a local directory; same leaves.
+- Apache CouchDB's replicator is not available here; its multipart exchanges (DESIGN.md section 3) are
+  made by hand against the tab: a ``PUT ?new_edits=false`` as ``multipart/related`` with an attachment
+  larger than the bridge's frames, read back as ``multipart/mixed`` ``open_revs`` and ``multipart/related``.
 - Random bytes and malformed requests get a CouchDB-style 400 (431 for an oversized head) from the HTTP
   driver, a 100 MB body gets 413 ``too_large`` from the API's ``max_request_size``, and a slowloris client
   is closed at the driver's header timeout; all within bounded time, while other clients are served
@@ -38,6 +41,7 @@ from helpers import (
 )
 
 from browsercouch import launcher
+from browsercouch.api import multipart
 from browsercouch.http import DEFAULT_LIMITS
 
 pytestmark = [pytest.mark.chromium, pytest.mark.slow,
@@ -258,6 +262,35 @@ def others_served(base_url):
 
 
 # --- garbage on the socket ------------------------------------------------------------------------------
+
+def test_apache_couchdb_replicators_multipart_exchanges(tab):
+    db_url = new_db(tab, "couchrep")
+    data = random.Random(5).randbytes(3 * 1024 * 1024 + 17)
+    rev_id = "b" * 32
+    doc = {"_id": "pushed", "_rev": f"2-{rev_id}", "_revisions": {"start": 2, "ids": [rev_id, "a" * 32]},
+           "n": 1, "_attachments": {"big.bin": {"content_type": "application/octet-stream",
+                                                "length": len(data)}}}
+    boundary = multipart.new_boundary()
+    body = b"".join(multipart.related_parts(doc, [("big.bin", "application/octet-stream", data)], boundary))
+    status, _, answer = http("PUT", f"{db_url}/pushed?new_edits=false", body,
+                             {"Content-Type": f'multipart/related; boundary="{boundary}"'}, timeout=60)
+    assert status == 201, answer
+
+    query = f'revs=true&latest=true&attachments=true&open_revs=["2-{rev_id}"]'
+    status, headers, raw = http("GET", f"{db_url}/pushed?{query}", headers={"Accept": "multipart/mixed"},
+                                timeout=60)
+    assert status == 200 and headers["Content-Type"].startswith("multipart/mixed")
+    (part_headers, part), = multipart.parse(raw, multipart.boundary_of(headers["Content-Type"]))
+    got, attachments = multipart.read_related(part, part_headers["content-type"])
+    assert got["_revisions"] == doc["_revisions"] and got["n"] == 1
+    assert attachments == {"big.bin": data}
+
+    status, headers, raw = http("GET", f"{db_url}/pushed?attachments=true",
+                                headers={"Accept": "multipart/related"}, timeout=60)
+    assert status == 200
+    got, attachments = multipart.read_related(raw, headers["Content-Type"])
+    assert got["_rev"] == f"2-{rev_id}" and attachments == {"big.bin": data}
+
 
 def _connect(base_url):
     parts = urllib.parse.urlsplit(base_url)
