@@ -45,12 +45,19 @@ def validate_db_name(name):
             "_, $, (, ), +, -, and / are allowed. Must begin with a letter.")
 
 
+# The longest name of a database's files, its SQLite WAL's included, on file systems of 255-byte names.
+MAX_FILE_NAME = 255 - len("-wal")
+
+
 def _file_name(name):
-    return name.replace("/", "%2F") + DB_SUFFIX
+    """The file of database ``name``: "/" as "%2F", or as "," where that would not fit (a 238-character
+    name may hold many "/"). Neither "%" nor "," can be in a name, so each file has one name."""
+    escaped = name.replace("/", "%2F") + DB_SUFFIX
+    return escaped if len(escaped) <= MAX_FILE_NAME else name.replace("/", ",") + DB_SUFFIX
 
 
 def _db_name(file_name):
-    return file_name[: -len(DB_SUFFIX)].replace("%2F", "/")
+    return file_name[: -len(DB_SUFFIX)].replace("%2F", "/").replace(",", "/")
 
 
 class Couch:
@@ -120,7 +127,11 @@ class Couch:
         if name in self._names:
             raise FileExists()
         self._names.add(name)
-        db = self.get_db(name)
+        try:
+            db = self.get_db(name)
+        except BaseException:
+            self._names.discard(name)  # no file: not a database
+            raise
         db.set_security(ADMIN_ONLY_SECURITY)
         return db
 

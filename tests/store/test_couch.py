@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import sqlite3
 
 import pytest
 
@@ -66,6 +67,31 @@ def test_create_get_delete(couch):
     assert err.value.reason == "Database does not exist."
     with pytest.raises(NotFound):
         couch.delete_db("b")
+
+
+# The longest name, with as many "/" as can be: escaped as "%2F" its file name would pass 255 bytes.
+LONGEST_SLASHED = "a" + "/" * 231 + "z" * 6
+
+
+@pytest.mark.parametrize("name", [LONGEST_SLASHED, "a" + "/$()+-_" * 33 + "z" * 6, "a" * 238, "a/" * 60])
+def test_the_longest_names_with_slashes_are_kept(data_dir, name):
+    couch = Couch(data_dir)
+    couch.create_db(name).put({"_id": "kept"})
+    couch.close()
+    couch = Couch(data_dir)
+    assert couch.all_dbs() == [name] and couch.get_db(name).get("kept")["_id"] == "kept"
+    couch.delete_db(name)
+    couch.close()
+    assert [f for f in os.listdir(data_dir) if f.endswith(".couch")] == []
+
+
+def test_a_database_whose_file_cannot_be_made_is_not_listed(data_dir):
+    couch = Couch(data_dir)
+    (data_dir / "blocked.couch").mkdir()  # SQLite cannot open a directory
+    with pytest.raises(sqlite3.OperationalError):
+        couch.create_db("blocked")
+    assert couch.all_dbs() == [] and not couch.exists("blocked")
+    couch.close()
 
 
 def test_a_recreated_database_starts_empty(couch):
