@@ -5,7 +5,8 @@
 // one's page has gone: what was in flight is then sent again, the files of a save whole.
 //
 // `opened` resolves to the OpfsFiles once a writer is active, or to null when the first writer that
-// answers finds no OPFS sync access handles (the caller then keeps the files in IndexedDB).
+// answers finds no OPFS sync access handles (the caller then keeps the files in IndexedDB); it rejects
+// when the first writer to answer cannot open the files.
 
 import { fileContents, trackWrites } from "./file-store.js";
 
@@ -20,14 +21,19 @@ export class OpfsFiles {
     this.nextId = 1;
     this.written = new Map(); // path -> [[from, to]] written since its last save, or WHOLE
     this.waiters = []; // calls waiting for a writer
-    this.opened = new Promise((resolve) => { this.answered = resolve; });
+    this.opened = new Promise((resolve, reject) => {
+      this.answered = resolve;
+      this.failed = reject;
+    });
   }
 
-  // A page's writer: its first message says whether it is active or unsupported.
+  // A page's writer: its first message says whether it is active, unsupported or failed. A writer that
+  // failed after the first became active is passed over: the next one in line takes the lock.
   addWriter(port) {
     port.onmessage = ({ data }) => {
       if (data.type === "active") this.activate(port);
       else if (data.type === "unsupported") this.answered(null);
+      else if (data.type === "failed") this.failed(new Error(`the databases would not open: ${data.error}`));
       else this.settle(data);
     };
   }
@@ -116,7 +122,8 @@ export class OpfsFiles {
       }
       const data = fileContents(FS, path);
       const writes = [];
-      for (const [from, to] of merged(ranges === undefined || ranges === WHOLE ? [[0, data.length]] : ranges)) {
+      const whole = ranges === undefined || ranges === WHOLE;
+      for (const [from, to] of merged(whole ? [[0, data.length]] : ranges)) {
         if (from >= data.length) continue;
         const copy = data.slice(from, Math.min(to, data.length)).buffer;
         writes.push([from, copy]);

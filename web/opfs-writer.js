@@ -6,11 +6,12 @@
 //
 // Messages on the port handed over with {type: "port", name}: `name` names the lock and the OPFS
 // directory (default "browsercouch-files"; tests use their own).
-//   <- {type: "active"} once this writer holds the lock and the files are recovered, or
-//      {type: "unsupported", error} where OPFS sync access handles are not available
+//   <- {type: "active"} once this writer holds the lock and the files are recovered,
+//      {type: "unsupported", error} where OPFS sync access handles are not available, or
+//      {type: "failed", error} when they are but the files would not open
 //   -> {type: "load", id}                           <- {type: "loaded", id, files: [{path, bytes}]}
 //   -> {type: "save", id, files: [{path, length, writes: [[at, ArrayBuffer]]}], deleted: [path], haltAt}
-//                                                   <- {type: "saved", id} or {type: "save-failed", id, error}
+//        <- {type: "saved", id} or {type: "save-failed", id, error}
 // `haltAt` is for tests: the writer stops dead at that step of the save ("appended", "recorded",
 // "committed" or "applied"), as a crash there would, and answers nothing more.
 //
@@ -47,7 +48,9 @@ class Journal {
       this.seq = record.seq;
       this.lengths = new Map(Object.entries(record.lengths));
     }
-    for await (const [name, entry] of this.dir.entries()) {
+    const entries = [];
+    for await (const entry of this.dir.entries()) entries.push(entry);
+    for (const [name, entry] of entries) {
       if (entry.kind !== "file" || SLOTS.includes(name)) continue;
       const path = pathOf(name);
       if (this.lengths.has(path)) this.handles.set(path, await entry.createSyncAccessHandle());
@@ -59,6 +62,11 @@ class Journal {
       handle.truncate(length);
       handle.flush();
     }
+  }
+
+  close() {
+    for (const handle of this.handles.values()) handle.close();
+    this.handles.clear();
   }
 
   async openHandle(name) {
@@ -147,7 +155,9 @@ class Journal {
 // overwritten bytes in that order, then the trailer. Flushed before the trailer is written, and after.
 function writeRecord(handle, seq, lengths, overwrites, beforeTrailer) {
   const header = new TextEncoder().encode(JSON.stringify({
-    seq, lengths: Object.fromEntries(lengths), writes: overwrites.map(([path, at, bytes]) => [path, at, bytes.length]),
+    seq,
+    lengths: Object.fromEntries(lengths),
+    writes: overwrites.map(([path, at, bytes]) => [path, at, bytes.length]),
   }));
   const size = new Uint8Array(4);
   new DataView(size.buffer).setUint32(0, header.length, true);
@@ -201,17 +211,24 @@ function readRecord(handle) {
 
 class Halted extends Error {}
 
+const message = (error) => String(error && error.message || error);
+
+// Serve `port` while this worker lives; resolves (releasing the lock for the next writer) only when the
+// files cannot be opened.
 async function serve(port, name) {
-  let journal;
+  let root;
   try {
     if (typeof FileSystemSyncAccessHandle === "undefined") throw new Error("no OPFS sync access handles");
-    const root = await navigator.storage.getDirectory();
-    journal = new Journal(await root.getDirectoryHandle(name, { create: true }));
-    await journal.open();
+    root = await navigator.storage.getDirectory();
   } catch (error) {
-    port.postMessage({ type: "unsupported", error: String(error && error.message || error) });
+    port.postMessage({ type: "unsupported", error: message(error) });
     return;
   }
+  const journal = await openJournal(root, name).catch((error) => {
+    port.postMessage({ type: "failed", error: message(error) });
+    return null;
+  });
+  if (journal === null) return;
   // One message at a time, in order: a save never interleaves with another. A halted writer's queue stays
   // rejected: nothing after the halt runs.
   let queue = Promise.resolve();
@@ -220,6 +237,28 @@ async function serve(port, name) {
     queue.catch(() => {});
   };
   port.postMessage({ type: "active" });
+  await new Promise(() => {});
+}
+
+// The previous writer's files may still be closing when its lock is released (its worker ends with its
+// page): opening one of them then fails for a moment. So a failure is retried for a few seconds before
+// it counts; a writer that gives up answers "failed", never "unsupported", since falling back to
+// IndexedDB would start from other, older files.
+const OPEN_ATTEMPTS = 30;
+const OPEN_RETRY_MS = 100;
+
+async function openJournal(root, name) {
+  for (let attempt = 1; ; attempt++) {
+    const journal = new Journal(await root.getDirectoryHandle(name, { create: true }));
+    try {
+      await journal.open();
+      return journal;
+    } catch (error) {
+      journal.close();
+      if (attempt >= OPEN_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS));
+    }
+  }
 }
 
 async function answer(journal, port, { type, id, files, deleted, haltAt }) {
@@ -244,5 +283,5 @@ onmessage = ({ data, ports: [port] }) => {
   if (data?.type !== "port") return;
   const name = data.name ?? NAME;
   // Held until this worker ends (its page closed): the next writer in line then gets it.
-  navigator.locks.request(name, () => new Promise(() => serve(port, name)));
+  navigator.locks.request(name, () => serve(port, name));
 };

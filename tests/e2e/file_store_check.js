@@ -34,7 +34,8 @@ const [name, seed, kind, done] = arguments;
     FS.write(stream, data, 0, data.length, at);
     FS.close(stream);
   };
-  const snapshot = () => new Map(files.map((file) => [file, FS.analyzePath(file).exists ? FS.readFile(file) : null]));
+  const read = (file) => (FS.analyzePath(file).exists ? FS.readFile(file) : null);
+  const snapshot = () => new Map(files.map((file) => [file, read(file)]));
   const same = (want, got) => (want === null ? got === null
     : got !== null && got.length === want.length && got.every((byte, at) => byte === want[at]));
 
@@ -105,7 +106,8 @@ const [name, seed, kind, done] = arguments;
     } else {
       await store.save(FS, [path]);
     }
-    extents = Math.max(extents, [...(store.extents?.values() ?? [])].reduce((sum, cells) => sum + cells.size, 0));
+    const cells = [...(store.extents?.values() ?? [])].reduce((sum, kept) => sum + kept.size, 0);
+    extents = Math.max(extents, cells);
     if (step % 6 === 5 || step === STEPS - 1) {
       const loaded = kind === "opfs" ? store : await open();
       await loadsAs(loaded, snapshot(), `step ${step}`);

@@ -3,6 +3,7 @@ browser killed right after a write was acknowledged; the tab replicates with rem
 ``fetch`` (a native browsercouch with credentials and CORS, and pouchdb-server)."""
 
 import base64
+import urllib.parse
 
 import chromium
 from helpers import http, start_browsercouch, start_pouchdb_server
@@ -71,6 +72,19 @@ def test_files_saved_in_indexeddb_by_an_earlier_version_move_to_opfs(app):
     app.restart()  # now from OPFS alone
     assert app.request("GET", "/older/doc")[1]["kept"] == "since IndexedDB"
     assert app.request("GET", "/older/next")[1]["n"] == 2
+
+
+def test_the_longest_database_name_with_every_allowed_sign_is_kept(app):
+    """OPFS names its files after their paths: a 238-character name full of signs that get escaped
+    (``/`` twice over) must still be saved and loaded."""
+    name = "a" + "/$()+-_" * 33 + "z" * 6
+    assert len(name) == 238
+    path = "/" + urllib.parse.quote(name, safe="")
+    assert app.open().request("PUT", path)[0] == 201
+    assert app.request("PUT", f"{path}/doc", {"kept": True})[0] == 201
+    app.crash()
+    app.open()
+    assert app.request("GET", f"{path}/doc")[1]["kept"] is True
 
 
 def test_chunked_saves_rebuild_every_file_exactly(app):
