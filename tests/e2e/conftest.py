@@ -108,7 +108,8 @@ class App:
 
     def crash(self):
         """Kill the browser as a power cut would kill a tab: SIGKILL, no chance to flush anything."""
-        killed = subprocess.run(["pkill", "-KILL", "-f", "--", f"--user-data-dir={self.profile}"], check=False)
+        pattern = f"--user-data-dir={self.profile}"
+        killed = subprocess.run(["pkill", "-KILL", "-f", "--", pattern], check=False)
         assert killed.returncode == 0, "no process of this browser was found to kill"
         time.sleep(0.5)
         try:
