@@ -115,34 +115,39 @@ class Journal {
     };
     const lengths = new Map(this.lengths);
     const overwrites = [];
-    const touched = new Set();
+    const appended = new Set();
     for (const { path, length, writes } of files) {
       const handle = this.handles.get(path) ?? await this.create(path);
       const committed = this.lengths.get(path) ?? 0;
       for (const [at, buffer] of writes) {
         const bytes = new Uint8Array(buffer);
         const inside = Math.min(Math.max(committed - at, 0), bytes.length);
-        if (inside < bytes.length) handle.write(bytes.subarray(inside), { at: at + inside });
+        if (inside < bytes.length) {
+          handle.write(bytes.subarray(inside), { at: at + inside });
+          appended.add(path);
+        }
         if (inside > 0) overwrites.push([path, at, bytes.subarray(0, inside)]);
       }
       lengths.set(path, length);
-      touched.add(path);
     }
     for (const path of deleted) lengths.delete(path);
-    for (const path of touched) this.handles.get(path).flush();
+    for (const path of appended) this.handles.get(path).flush();
     halt("appended");
     const seq = this.seq + 1;
     writeRecord(this.handles.get(SLOTS[seq % 2]), seq, lengths, overwrites, () => halt("recorded"));
     halt("committed");
     this.seq = seq;
     this.lengths = lengths;
-    this.apply(overwrites);
+    const changed = this.apply(overwrites);
     halt("applied");
-    for (const path of touched) {
+    for (const { path } of files) {
       const handle = this.handles.get(path);
-      handle.truncate(lengths.get(path));
-      handle.flush();
+      if (handle.getSize() > lengths.get(path)) {
+        handle.truncate(lengths.get(path));
+        changed.add(path);
+      }
     }
+    for (const path of changed) this.handles.get(path).flush();
     for (const path of deleted) {
       this.handles.get(path)?.close();
       this.handles.delete(path);
