@@ -16,10 +16,10 @@
 // "committed" or "applied"), as a crash there would, and answers nothing more.
 //
 // A save is all or nothing, with a redo journal. The writes past a file's committed length (appends: an
-// attachment, new pages) go straight into the file, since nothing committed lives there. Then the journal
-// record (the new length of every file, and the bytes of the writes that overwrite committed data) is
-// written and flushed, and only then its trailer: the commit point. Then the overwrites are applied and
-// the files truncated, removed and flushed. Two journal slots alternate, so the last committed record
+// attachment, new pages) go straight into the file, since nothing committed lives there, and are flushed.
+// Then the journal record (the new length of every file, and the bytes of the writes that overwrite
+// committed data) is written and flushed, and only then its trailer: the commit point. Then the
+// overwrites are applied, files cut short or removed, and what changed flushed. Two journal slots alternate, so the last committed record
 // survives a crash while the next one is half written. At start the newest complete record is applied
 // again (applying it twice changes nothing) and every file is cut to its committed length: whatever a
 // save that never committed wrote is gone.
