@@ -5,6 +5,8 @@
   for one test; every server it started is stopped afterwards.
 - ``pouchdb_server``: base URL of the npm pouchdb-server 4.2.0 reference, in memory, for the session.
 - ``couch_url``: the base URL of each of the two, so a test runs against browsercouch and the reference.
+- ``couchdb``: one Apache CouchDB 3.4.3 (``helpers.CouchDBProcess``: ``.url`` carries admin:password) for
+  the session, from ``../shared/couchdb``; tests that use it skip, saying why, where that is absent.
 
 Tests marked ``node`` need Node.js and ``tests/node/node_modules`` (``python build.py`` installs them);
 without them they are skipped with the reason.
@@ -17,7 +19,13 @@ asyncio runs on ``pyodide_support.SyncLoop``.
 import sys
 
 import pytest
-from helpers import node_missing_reason, start_browsercouch, start_pouchdb_server
+from helpers import (
+    couchdb_missing_reason,
+    node_missing_reason,
+    start_browsercouch,
+    start_couchdb,
+    start_pouchdb_server,
+)
 
 EMSCRIPTEN = sys.platform == "emscripten"
 if EMSCRIPTEN:
@@ -71,6 +79,16 @@ def pouchdb_server(tmp_path_factory):
         pytest.skip(reason)
     server = start_pouchdb_server(tmp_path_factory.mktemp("pouchdb-server"))
     yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def couchdb(tmp_path_factory):
+    reason = couchdb_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = start_couchdb(tmp_path_factory.mktemp("couchdb"))
+    yield server
     server.stop()
 
 

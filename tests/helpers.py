@@ -301,3 +301,72 @@ def _wait_for_pouchdb_server(server, timeout):
         # Another process may have taken the port between free_port() and listen(): check who answers.
         return status == 200 and isinstance(payload, dict) and "express-pouchdb" in payload
     return False
+
+
+# --- Apache CouchDB 3.4.3, the reference peer ---------------------------------------------------------
+
+# The release beside the checkout (../shared/couchdb, see its README); COUCHDB_RELEASE_DIR overrides it.
+COUCHDB_RELEASE = Path(os.environ.get("COUCHDB_RELEASE_DIR", REPO.parent / "shared" / "couchdb"))
+COUCHDB_ADMIN = ("admin", "password")
+
+
+def couchdb_missing_reason():
+    """Why Apache CouchDB cannot run here, or ``None`` when it can."""
+    if not (COUCHDB_RELEASE / "start.sh").exists():
+        return (f"Apache CouchDB 3.4.3 is not here ({COUCHDB_RELEASE}/start.sh is missing; set "
+                "COUCHDB_RELEASE_DIR to the shared release to run these tests)")
+    if shutil.which("curl") is None:
+        return "curl is not on PATH (the CouchDB release's start.sh needs it)"
+    return None
+
+
+class CouchDBProcess:
+    """One Apache CouchDB node started by the release's ``start.sh``: ``url`` (with admin credentials in
+    it, trailing slash), ``plain_url`` (without), ``auth`` (``user:password``), ``data_dir``, ``stop()``,
+    ``start()`` (again, on the same data), ``log()``."""
+
+    def __init__(self, data_dir, port, q=None):
+        self.data_dir, self.port, self.q = Path(data_dir), port, q
+        self.auth = ":".join(COUCHDB_ADMIN)
+        self.url = f"http://{self.auth}@127.0.0.1:{port}/"
+        self.plain_url = f"http://127.0.0.1:{port}/"
+
+    def start(self, timeout=START_TIMEOUT):
+        env = dict(os.environ, COUCHDB_START_TIMEOUT=str(int(timeout)))
+        if self.q is not None:
+            env["COUCHDB_Q"] = str(self.q)
+        result = subprocess.run(["sh", str(COUCHDB_RELEASE / "start.sh"), str(self.port), str(self.data_dir)],
+                                env=env, capture_output=True, text=True, timeout=timeout + 30)
+        if result.returncode != 0:
+            raise RuntimeError(f"CouchDB did not start on port {self.port}: {result.stderr.strip()}")
+        RUNNING[self.url] = self
+        return self
+
+    def stop(self):
+        pid_file = self.data_dir / "couchdb.pid"
+        if pid_file.exists():
+            subprocess.run(["sh", str(COUCHDB_RELEASE / "stop.sh"), str(self.data_dir)], capture_output=True,
+                           timeout=STOP_TIMEOUT + 10)
+        RUNNING.pop(self.url, None)
+
+    def log(self, limit=20_000):
+        path = self.data_dir / "couchdb.log"
+        return path.read_text(errors="replace")[-limit:] if path.exists() else ""
+
+    output = log
+
+
+def start_couchdb(data_dir, q=None, attempts=3):
+    """Start Apache CouchDB 3.4.3 on 127.0.0.1 (admin:password) with its state in ``data_dir``; ``q`` is the
+    shard count of new databases (CouchDB 3's default is 2). Returns a ``CouchDBProcess``; retries on
+    another free port when the one picked was taken meanwhile."""
+    reason = couchdb_missing_reason()
+    if reason:
+        raise RuntimeError(reason)
+    error = None
+    for _ in range(attempts):
+        try:
+            return CouchDBProcess(data_dir, free_port(), q).start()
+        except RuntimeError as err:
+            error = err
+    raise error
