@@ -1,8 +1,11 @@
-"""Attachment routes: ``GET``/``HEAD``/``PUT``/``DELETE /db/doc/att``, with ETags and byte ranges."""
+"""Attachment routes: ``GET``/``HEAD``/``PUT``/``DELETE /db/doc/att``, with ETags, byte ranges and content
+encodings as CouchDB 3.x (``chttpd_db:db_attachment_req/4``): an attachment stored gzip-encoded is sent
+as stored to a client that accepts gzip, decoded to any other, and never in ranges."""
 
 import re
 
-from ..errors import Conflict, RangeNotSatisfiable
+from ..errors import BadContentType, Conflict, RangeNotSatisfiable
+from ..store.encodings import decode
 from .documents import _check_ddoc_admin, _if_match
 from .messages import JSONResponse, Response
 
@@ -19,17 +22,36 @@ def _doc_id(req):
 
 
 async def get(req):
-    rev, att, data = req.db.get_attachment(_doc_id(req), req.params["att"], req.query.get("rev"))
+    rev, att, data = req.db.get_attachment(_doc_id(req), req.params["att"], req.query.get("rev"),
+                                           encoded=True)
     etag = '"' + att["digest"][4:] + '"'
-    headers = [("ETag", etag), ("Accept-Ranges", "bytes")]
+    encoding = att.get("encoding")
+    headers = [("ETag", etag), ("Accept-Ranges", "none" if encoding else "bytes")]
     if req.headers.get("if-none-match", "").strip() == etag:
         return Response(304, headers=headers, content_type=None)
+    if encoding:
+        if encoding in _accepted_encodings(req):
+            headers.append(("Content-Encoding", encoding))
+        else:
+            data = decode(encoding, data)
+        return Response(200, data, headers=headers, content_type=att["content_type"])
     byte_range = _parse_range(req.headers.get("range"), len(data))
     if byte_range is None:
         return Response(200, data, headers=headers, content_type=att["content_type"])
     first, last = byte_range
     headers.append(("Content-Range", f"bytes {first}-{last}/{len(data)}"))
     return Response(206, data[first:last + 1], headers=headers, content_type=att["content_type"])
+
+
+def _accepted_encodings(req):
+    """The content codings ``Accept-Encoding`` allows (``q=0`` excluded); ``*`` stands for any."""
+    accepted = set()
+    for item in req.headers.get("accept-encoding", "").split(","):
+        coding, _, params = item.strip().lower().partition(";")
+        quality = params.strip().removeprefix("q=") if params.strip().startswith("q=") else "1"
+        if coding and quality.strip() not in ("0", "0.0", "0.00", "0.000"):
+            accepted.add("gzip" if coding in ("*", "x-gzip") else coding.strip())
+    return accepted
 
 
 def _parse_range(header, size):
@@ -63,7 +85,7 @@ async def put(req):
     _check_ddoc_admin(req, doc_id)
     content_type = req.headers.get("content-type") or "application/octet-stream"
     rev = req.query.get("rev") or _if_match(req)
-    upload = req.db.attachment_upload()
+    upload = req.db.attachment_upload(content_type, _content_encoding(req))
     try:
         async for chunk in req.body_chunks():
             upload.write(chunk)
@@ -73,6 +95,14 @@ async def put(req):
         raise
     result = req.db.put_attachment(doc_id, req.params["att"], rev, content_type, data, upload)
     return JSONResponse(result, status=201, headers=[("ETag", f'"{result["rev"]}"')])
+
+
+def _content_encoding(req):
+    """``None`` or ``"gzip"``: how the body is encoded; CouchDB takes no other coding."""
+    coding = req.headers.get("content-encoding", "identity").strip().lower()
+    if coding not in ("identity", "gzip"):
+        raise BadContentType("Only gzip and identity content-encodings are supported")
+    return None if coding == "identity" else coding
 
 
 async def delete(req):

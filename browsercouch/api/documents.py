@@ -1,8 +1,6 @@
 """Document routes: ``GET/PUT/POST/DELETE/COPY`` of documents, ``_local`` documents, ``_bulk_docs``,
 ``_bulk_get``, ``_revs_diff`` and ``_missing_revs``."""
 
-import base64
-
 from ..errors import BadRequest, Conflict, CouchError
 from . import auth, multipart, users
 from .messages import JSONResponse, Response, StreamResponse
@@ -50,27 +48,38 @@ async def get(req):
     options = doc_options(req.query)
     if "open_revs" in req.query:
         return _open_revs(req, doc_id, options)
-    doc = req.db.get(doc_id, req.query.get("rev"), **options)
+    if doc_id.startswith("_local/"):
+        return JSONResponse(req.db.get_local(doc_id))
+    # With attachments and a client that takes multipart/related, their bodies follow the document raw
+    # and as stored (chttpd_db:send_doc_efficiently/4), not in base64.
+    related = (options.get("attachments") or "atts_since" in options) and _accepts(req, "multipart/related")
+    doc, bodies = req.db.get_related(doc_id, req.query.get("rev"), follows=related, **options)
     etag = _etag(doc["_rev"])
     if _not_modified(req, etag):
         return Response(304, headers=[("ETag", etag)], content_type=None)
-    inline = _inline_attachments(doc)
-    if inline and _accepts(req, "multipart/related"):
+    if related and doc.get("_attachments"):
         boundary = multipart.new_boundary()
-        return StreamResponse(_aiter(multipart.related_parts(doc, inline, boundary)),
+        return StreamResponse(_aiter(multipart.related_parts(doc, bodies, boundary)),
                               headers=[("ETag", etag)],
                               content_type=f'multipart/related; boundary="{boundary}"')
     return JSONResponse(doc, headers=[("ETag", etag)])
 
 
 def _accepts(req, media_type):
-    return media_type in req.headers.get("accept", "")
-
-
-def _inline_attachments(doc):
-    """``[(name, content_type, bytes)]`` of the attachments sent with their data."""
-    return [(name, att.get("content_type", "application/octet-stream"), base64.b64decode(att["data"]))
-            for name, att in doc.get("_attachments", {}).items() if "data" in att]
+    """Whether ``Accept`` admits ``media_type``, as CouchDB decides (mochiweb's ``accepts_content_type``):
+    no header means ``*/*``, and ``type/*`` or ``*/*`` with a quality above 0 admit it too."""
+    ranges = {}
+    for item in req.headers.get("accept", "*/*").split(","):
+        media_range, *params = [part.strip().lower() for part in item.split(";")]
+        quality = next((p[2:] for p in params if p.startswith("q=")), "1")
+        try:
+            ranges[media_range] = float(quality)
+        except ValueError:
+            return False
+    family = media_type.split("/")[0] + "/*"
+    if ranges.get(media_type) == 0 or ranges.get(family) == 0:
+        return False
+    return any(q > 0 for r, q in ranges.items() if r in (media_type, family, "*/*"))
 
 
 async def _aiter(chunks):
@@ -85,9 +94,11 @@ def _open_revs(req, doc_id, options):
     revs = "all" if raw == "all" else req.query.json("open_revs")
     if revs != "all" and (not isinstance(revs, list) or not all(isinstance(r, str) for r in revs)):
         raise BadRequest("Invalid open_revs value")
-    found = req.db.open_revs(doc_id, revs, **options)
     if not _accepts(req, "multipart/mixed"):
-        return JSONResponse(found)
+        return JSONResponse(req.db.open_revs(doc_id, revs, **options))
+    # As multipart, every attachment the client has not got (atts_since) follows its revision
+    # (chttpd_db:send_docs_multipart/3 adds attachments, follows and att_encoding_info).
+    found = req.db.open_revs_related(doc_id, revs, follows=True, **dict(options, attachments=True))
     boundary = multipart.new_boundary()
     return StreamResponse(_aiter(multipart.mixed_parts(_mixed_entries(found), boundary)),
                           content_type=f'multipart/mixed; boundary="{boundary}"')
@@ -97,9 +108,10 @@ def _mixed_entries(found):
     for row in found:
         if "missing" in row:
             yield "json", row, True
-            continue
-        inline = _inline_attachments(row["ok"])
-        yield ("related", row["ok"], inline) if inline else ("json", row["ok"], False)
+        elif row["bodies"]:
+            yield "related", row["ok"], row["bodies"]
+        else:
+            yield "json", row["ok"], False
 
 
 def _rev_from(req, doc):

@@ -15,10 +15,7 @@ import uuid
 
 from ..errors import BadRequest
 
-__all__ = [
-    "boundary_of", "parse", "read_related", "related_parts", "mixed_parts", "new_boundary",
-    "doc_with_follows",
-]
+__all__ = ["boundary_of", "parse", "read_related", "related_parts", "mixed_parts", "new_boundary"]
 
 # RFC 2046 section 5.1.1: boundary := 0*69<bchars> bcharsnospace; quoted when it has tspecials.
 BOUNDARY_PARAM = re.compile(r';\s*boundary=(?:"([^"]{1,70})"|([^";\s]{1,70}))', re.IGNORECASE)
@@ -75,28 +72,19 @@ def parse(body, boundary):
     return parts
 
 
-def doc_with_follows(doc, included):
-    """A copy of ``doc`` whose attachments named in ``included`` are ``"follows": true`` stubs."""
-    out = dict(doc)
-    atts = {}
-    for name, att in doc.get("_attachments", {}).items():
-        if name in included:
-            att = {k: v for k, v in att.items() if k not in ("data", "stub")}
-            att["follows"] = True
-        atts[name] = att
-    out["_attachments"] = atts
-    return out
-
-
 def related_parts(doc, attachments, boundary):
-    """Chunks of a ``multipart/related`` body: the JSON doc, then each ``(name, content_type, data)``."""
-    head = doc_with_follows(doc, {name for name, _, _ in attachments})
+    """Chunks of a ``multipart/related`` body: the JSON doc (its attachments in ``attachments`` are
+    ``"follows": true`` stubs), then each ``(name, content_type, data)``, sent as the document says they
+    are stored (a ``Content-Encoding`` header for those it says are ``"encoding": "gzip"``)."""
     yield b"--%s\r\nContent-Type: application/json\r\n\r\n" % boundary.encode()
-    yield json.dumps(head, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    yield json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    atts = doc.get("_attachments", {})
     for name, content_type, data in attachments:
+        encoding = atts.get(name, {}).get("encoding")
         yield (b"\r\n--%s\r\nContent-Disposition: attachment; filename=%s\r\nContent-Type: %s\r\n"
-               b"Content-Length: %d\r\n\r\n" % (boundary.encode(), json.dumps(name).encode("utf-8"),
-                                                content_type.encode("latin-1"), len(data)))
+               b"Content-Length: %d\r\n%s\r\n" % (
+                   boundary.encode(), json.dumps(name).encode("utf-8"), content_type.encode("latin-1"),
+                   len(data), b"Content-Encoding: %s\r\n" % encoding.encode("ascii") if encoding else b""))
         yield data
     yield b"\r\n--%s--" % boundary.encode()
 

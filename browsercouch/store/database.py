@@ -25,20 +25,26 @@ import uuid
 from ..errors import BadRequest, Conflict, CouchError, MissingStub, NotFound, TooLarge
 from . import revtree
 from .documents import (
-    attachment_digest,
+    DocValidation,
     decode_attachment_data,
     new_rev_hash,
     parse_rev_or_400,
     split_doc,
+    validate_attachment_name,
     validate_doc_id,
 )
-from .revtree import format_rev
-from .uploads import AttachmentUpload, StreamedAttachment
+from .encodings import GZIP, Body, decode, encode, is_compressible, received_body
+from .revtree import format_rev, parse_rev
+from .uploads import AttachmentUpload
 
 __all__ = ["Database", "DEFAULT_MAX_DOCUMENT_SIZE"]
 
 # CouchDB 3.x [couchdb] max_document_size: 8 MB of JSON body, attachments not counted.
 DEFAULT_MAX_DOCUMENT_SIZE = 8_000_000
+# couch_att: an attachment sent without a content type.
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# The first two bytes of every gzip stream (RFC 1952).
+GZIP_MAGIC = b"\x1f\x8b"
 # Rows read from SQLite per step while streaming _changes and _all_docs.
 PAGE_SIZE = 500
 # CouchDB's maximum revs_limit is not enforced; anything below 1 is refused.
@@ -125,10 +131,17 @@ class Database:
 
         ``options`` are the ``GET /db/doc`` query flags: ``revs``, ``revs_info``, ``conflicts``,
         ``deleted_conflicts``, ``attachments``, ``atts_since`` (list of rev strings), ``local_seq``,
-        ``latest``, ``meta``. Raises ``NotFound("missing")`` or ``NotFound("deleted")``.
+        ``latest``, ``meta``, ``att_encoding_info``. Raises ``NotFound("missing")`` or
+        ``NotFound("deleted")``.
         """
         if doc_id.startswith("_local/"):
             return self.get_local(doc_id)
+        return self.get_related(doc_id, rev, **options)[0]
+
+    def get_related(self, doc_id, rev=None, *, follows=False, **options):
+        """``(doc, bodies)``: ``get()``, but with ``follows`` the attachments it would inline are
+        ``"follows": true`` stubs instead, and ``bodies`` lists their ``(name, content_type, bytes)``
+        as stored (gzip-encoded ones stay encoded): the parts of a ``multipart/related`` answer."""
         seq, tree = self._load_tree(doc_id)
         if rev is None:
             rev = revtree.winning_rev(tree)
@@ -138,9 +151,10 @@ class Database:
             rev = parse_rev_or_400(rev)
             if options.get("latest") and rev in tree:
                 rev = revtree.latest(tree, rev)[0]
-        return self._render(doc_id, tree, rev, seq, options)
+        return self._render(doc_id, tree, rev, seq, options, follows)
 
-    def _render(self, doc_id, tree, rev, seq, options):
+    def _render(self, doc_id, tree, rev, seq, options, follows=False):
+        """``(doc, bodies)`` of revision ``rev``; ``bodies`` as ``get_related`` says."""
         body = self._load_body(doc_id, rev) if rev in tree else None
         if body is None:
             raise NotFound("missing")
@@ -150,9 +164,10 @@ class Database:
         attachments = body.pop("_attachments", None)
         doc.update(body)
         self._add_meta(doc, tree, rev, seq, options)
+        bodies = []
         if attachments:
-            doc["_attachments"] = self._render_attachments(tree, rev, attachments, options)
-        return doc
+            doc["_attachments"] = self._render_attachments(tree, rev, attachments, options, follows, bodies)
+        return doc, bodies
 
     def _add_meta(self, doc, tree, rev, seq, options):
         meta = options.get("meta")
@@ -180,19 +195,30 @@ class Database:
             return "deleted"
         return "available" if self.storage.get_rev(doc_id, format_rev(rev)) is not None else "missing"
 
-    def _render_attachments(self, tree, rev, attachments, options):
-        """Stubs, or base64 data with ``attachments`` or for attachments newer than ``atts_since``."""
+    def _render_attachments(self, tree, rev, attachments, options, follows, bodies):
+        """Stubs, or the data of every attachment with ``attachments`` or ``atts_since``, except those
+        ``atts_since`` says the client has (``couch_db:open_doc_int/3``): inline, decoded and in base64
+        (``couch_att:to_json/4``), or following the document (``follows``, appended to ``bodies``)."""
         since_pos = self._atts_since_pos(tree, rev, options.get("atts_since"))
-        if not options.get("attachments") and since_pos is None:
-            return attachments
+        with_data = options.get("attachments") or since_pos is not None
+        show_encoding = options.get("att_encoding_info") or follows
         rendered = {}
         for name, att in attachments.items():
-            if options.get("attachments") or att["revpos"] > since_pos:
-                data = self.storage.get_attachment(att["digest"]) or b""
-                att = {k: v for k, v in att.items() if k != "stub"}
-                att["data"] = _b64(data)
-            rendered[name] = att
+            out = {"content_type": att["content_type"], "revpos": att["revpos"], "digest": att["digest"]}
+            if not with_data or (since_pos is not None and att["revpos"] <= since_pos):
+                out.update(length=att["length"], stub=True)
+            elif follows:
+                out.update(length=att["length"], follows=True)
+                bodies.append((name, att["content_type"], self._stored_bytes(att)))
+            else:
+                out["data"] = _b64(decode(att.get("encoding"), self._stored_bytes(att)))
+            if show_encoding and att.get("encoding"):
+                out.update(encoding=att["encoding"], encoded_length=att["encoded_length"])
+            rendered[name] = out
         return rendered
+
+    def _stored_bytes(self, att):
+        return self.storage.get_attachment(att["digest"]) or b""
 
     @staticmethod
     def _atts_since_pos(tree, rev, atts_since):
@@ -210,6 +236,11 @@ class Database:
         is replaced by the leaves that descend from it. ``revs`` is positional-only, so ``options`` can
         carry the ``revs=true`` flag too.
         """
+        rows = self.open_revs_related(doc_id, revs, **options)
+        return [{"ok": row["ok"]} if "ok" in row else row for row in rows]
+
+    def open_revs_related(self, doc_id, revs, /, *, follows=False, **options):
+        """``open_revs()`` whose ``ok`` rows also carry ``"bodies"``, as ``get_related`` says."""
         try:
             seq, tree = self._load_tree(doc_id)
         except NotFound:
@@ -222,7 +253,8 @@ class Database:
                 results.append({"missing": rev})
                 continue
             try:
-                results.append({"ok": self._render(doc_id, tree, rev, seq, options)})
+                doc, bodies = self._render(doc_id, tree, rev, seq, options, follows)
+                results.append({"ok": doc, "bodies": bodies})
             except NotFound:
                 results.append({"missing": format_rev(rev)})
         return results
@@ -272,16 +304,17 @@ class Database:
             for row in found
         ]
 
-    def get_attachment(self, doc_id, name, rev=None):
-        """``(stub, data)`` of attachment ``name`` on ``rev`` (the winner if ``None``)."""
-        doc = self.get(doc_id, rev)
+    def get_attachment(self, doc_id, name, rev=None, *, encoded=False):
+        """``(rev, stub, data)`` of attachment ``name`` on ``rev`` (the winner if ``None``): ``data`` is
+        the identity bytes, or with ``encoded`` the bytes as stored (``stub["encoding"]`` says how)."""
+        doc = self.get(doc_id, rev, att_encoding_info=True)
         att = doc.get("_attachments", {}).get(name)
         if att is None:
             raise NotFound("Document is missing attachment")
         data = self.storage.get_attachment(att["digest"])
         if data is None:
             raise NotFound("Document is missing attachment")
-        return doc["_rev"], att, data
+        return doc["_rev"], att, data if encoded else decode(att.get("encoding"), data)
 
     def revs_diff(self, request):
         """``POST /db/_revs_diff``: ``{id: {"missing": [...], "possible_ancestors": [...]}}``."""
@@ -341,7 +374,7 @@ class Database:
         """The winning revision of ``doc_id`` rendered for ``include_docs`` (deleted ones included)."""
         rev = revtree.winning_rev(tree)
         try:
-            return self._render(doc_id, tree, rev, 0, options)
+            return self._render(doc_id, tree, rev, 0, options)[0]
         except NotFound:
             return None
 
@@ -406,7 +439,9 @@ class Database:
                 try:
                     rev = self._apply(edits, doc_id, meta, body, new_edits, attachment_data)
                 except CouchError as err:
-                    results.append(dict(_error_row(doc_id, meta.get("_rev"), err), exception=err))
+                    # chttpd_db:update_doc_result_to_json: a replicated edit's row names its rev.
+                    rev = None if new_edits else meta.get("_rev")
+                    results.append(dict(_error_row(doc_id, rev, err), exception=err))
                     continue
                 if new_edits:
                     results.append({"ok": True, "id": doc_id, "rev": rev})
@@ -422,10 +457,12 @@ class Database:
         validate_doc_id(doc_id)
         if "_rev" in meta:
             parse_rev_or_400(meta["_rev"])
-            if not new_edits and not doc_id.startswith("_local/"):
-                self._replicated_path(meta)  # a bad _revisions fails the batch before any write
-        elif not new_edits and not doc_id.startswith("_local/"):
-            raise BadRequest("Document rev is required when new_edits is false")
+        if not new_edits and not doc_id.startswith("_local/"):
+            if "_rev" not in meta and "_revisions" not in meta:
+                raise BadRequest("Document rev is required when new_edits is false")
+            self._replicated_path(meta)  # a bad _revisions fails the batch before any write
+        for name in meta.get("_attachments") or ():
+            validate_attachment_name(name)
         size = len(_dumps(body))
         if size > self.max_document_size:
             raise TooLarge(doc_id, error="document_too_large")
@@ -517,19 +554,26 @@ class Database:
 
     @staticmethod
     def _replicated_path(meta):
-        """The revision path of a replicated edit, newest first, from ``_revisions`` or ``_rev``."""
-        rev = parse_rev_or_400(meta["_rev"])
+        """The revision path of a replicated edit, newest first: ``_revisions``, which wins over ``_rev``
+        when both are there (``couch_doc:transfer_fields/3``), or ``_rev`` alone."""
         revisions = meta.get("_revisions")
         if revisions is None:
-            return [rev]
+            return [parse_rev_or_400(meta.get("_rev"))]
+        if not isinstance(revisions, dict):
+            raise DocValidation("_revisions isn't an object.")
+        start, ids = revisions.get("start"), revisions.get("ids")
+        if not isinstance(start, int) or isinstance(start, bool):
+            raise DocValidation("_revisions.start isn't an integer.")
+        if not isinstance(ids, list):
+            raise DocValidation("_revisions.ids isn't a array.")
+        if not all(isinstance(digest, str) for digest in ids):
+            raise DocValidation("RevId isn't a string")
+        if not ids or start - len(ids) < 0:
+            raise BadRequest("Invalid _revisions: no revision, or one below generation 0")
         try:
-            start, ids = revisions["start"], revisions["ids"]
-            path = [(start - i, str(digest)) for i, digest in enumerate(ids)]
-        except (TypeError, KeyError):
-            raise BadRequest("Invalid _revisions") from None
-        if not path or path[0] != rev or path[-1][0] < 1:
-            raise BadRequest("_revisions does not match _rev")
-        return path
+            return [parse_rev(f"{start - i}-{digest}") for i, digest in enumerate(ids)]
+        except ValueError:
+            raise DocValidation("RevId isn't a valid hexadecimal") from None
 
     def _prepare_attachments(self, doc_id, attachments, tree, path, attachment_data, *, keep_revpos):
         """Turn incoming attachments into stored stubs, writing new data; raise ``missing_stub``."""
@@ -541,49 +585,54 @@ class Database:
             if att.get("stub"):
                 if parent_atts is None:
                     parent_atts = self._ancestor_attachments(doc_id, tree, path)
-                stored[name] = self._resolve_stub(name, att, parent_atts)
+                stored[name] = self._resolve_stub(doc_id, name, att, parent_atts)
                 continue
-            data = self._attachment_bytes(doc_id, name, att, attachment_data)
-            if isinstance(data, StreamedAttachment):
-                digest, length = data.digest, data.length
-                self.storage.link_upload(digest, data.upload)
+            content_type = att.get("content_type", DEFAULT_CONTENT_TYPE)
+            body = self._attachment_body(doc_id, name, content_type, att, attachment_data)
+            if body.upload is not None:
+                self.storage.link_upload(body.digest, body.upload)
             else:
-                digest, length = attachment_digest(data), len(data)
-                self.storage.put_attachment(digest, data)
-            stored[name] = {
-                "content_type": att.get("content_type", "application/octet-stream"),
-                "digest": digest,
-                "length": length,
-                "revpos": att.get("revpos") if keep_revpos and isinstance(att.get("revpos"), int) else None,
-                "stub": True,
-            }
+                self.storage.put_attachment(body.digest, body.data)
+            revpos = att.get("revpos") if keep_revpos and isinstance(att.get("revpos"), int) else None
+            stored[name] = _stub(content_type, body.digest, body.length, revpos, body.encoding,
+                                 body.encoded_length)
         return stored
 
     @staticmethod
-    def _attachment_bytes(doc_id, name, att, attachment_data):
+    def _attachment_body(doc_id, name, content_type, att, attachment_data):
+        """The ``encodings.Body`` of an attachment sent inline (identity bytes in base64) or following
+        the document (as they are, ``"encoding"`` saying how; a ``"digest"`` must match them)."""
         if att.get("follows"):
             data = attachment_data.get((doc_id, name))
             if data is None:
                 raise BadRequest(f"Attachment {name} was not sent")
-            return data
+            if isinstance(data, Body):
+                return data
+            return received_body(content_type, data, att.get("encoding"), _digest_of(att))
         if "data" not in att:
             raise BadRequest(f"Attachment {name} has neither data nor stub")
-        return decode_attachment_data(name, att["data"])
+        return encode(content_type, decode_attachment_data(name, att["data"]), _digest_of(att))
 
-    def _resolve_stub(self, name, att, parent_atts):
+    def _resolve_stub(self, doc_id, name, att, parent_atts):
         known = parent_atts.get(name)
         if known is not None and (not att.get("digest") or att.get("digest") == known["digest"]):
             return known
         digest = att.get("digest")
         if isinstance(digest, str) and self.storage.has_attachment(digest) and "revpos" in att:
-            return {
-                "content_type": att.get("content_type", "application/octet-stream"),
-                "digest": digest,
-                "length": att.get("length", 0),
-                "revpos": att["revpos"],
-                "stub": True,
-            }
-        raise MissingStub(f"Invalid attachment stub in {name}")
+            return self._foreign_stub(att, digest)
+        raise MissingStub(f"Invalid attachment stub in {doc_id} for {name}")
+
+    def _foreign_stub(self, att, digest):
+        """A replicated stub of bytes stored here for another document. How they are encoded is read
+        off the bytes (a gzip stream of a type we compress, or one claimed gzip), not taken on trust."""
+        content_type = att.get("content_type", DEFAULT_CONTENT_TYPE)
+        head, size = self.storage.attachment_head(digest)
+        gzipped = head == GZIP_MAGIC and (att.get("encoding") == GZIP or is_compressible(content_type))
+        length = att.get("length")
+        if not isinstance(length, int) or isinstance(length, bool):
+            data = self.storage.get_attachment(digest)
+            length = len(decode(GZIP, data) if gzipped else data)
+        return _stub(content_type, digest, length, att["revpos"], GZIP if gzipped else None, size)
 
     def _ancestor_attachments(self, doc_id, tree, path):
         """Attachments of the nearest stored ancestor of the new revision."""
@@ -598,14 +647,16 @@ class Database:
 
     # -- attachments as their own resource ----------------------------------------------------------
 
-    def attachment_upload(self):
-        """An ``AttachmentUpload`` to stream a body into, for ``put_attachment`` (``uploads.py``)."""
-        return AttachmentUpload(self.storage)
+    def attachment_upload(self, content_type, encoding=None):
+        """An ``AttachmentUpload`` to stream a body into, for ``put_attachment`` (``uploads.py``);
+        ``encoding`` is the body's ``Content-Encoding`` (``None`` or ``"gzip"``)."""
+        return AttachmentUpload(self.storage, content_type, encoding)
 
     def put_attachment(self, doc_id, name, rev, content_type, data, upload=None):
         """``PUT /db/doc/att``: a new revision of ``doc_id`` with ``name`` added or replaced. ``data`` is
-        the bytes or ``upload.finish()``; if the write fails, ``upload`` is discarded."""
+        ``upload.finish()`` (or identity bytes); if the write fails, ``upload`` is discarded."""
         try:
+            validate_attachment_name(name)
             doc = self._editable(doc_id, rev)
             atts = doc.setdefault("_attachments", {})
             # "follows" hands the bytes over as they are: no base64 round trip for a many-megabyte upload.
@@ -618,6 +669,7 @@ class Database:
 
     def delete_attachment(self, doc_id, name, rev):
         """``DELETE /db/doc/att``: a new revision of ``doc_id`` without ``name``."""
+        validate_attachment_name(name)
         doc = self._editable(doc_id, rev)
         if name not in doc.get("_attachments", {}):
             raise NotFound("Document is missing attachment")
@@ -714,6 +766,18 @@ def _error_row(doc_id, rev, err):
         row["rev"] = rev
     row.update(err.to_json())
     return row
+
+
+def _digest_of(att):
+    return att.get("digest") if isinstance(att.get("digest"), str) else None
+
+
+def _stub(content_type, digest, length, revpos, encoding, encoded_length):
+    """An attachment as stored in a revision's body (``revpos`` is filled in once the rev is known)."""
+    stub = {"content_type": content_type, "digest": digest, "length": length, "revpos": revpos, "stub": True}
+    if encoding:
+        stub.update(encoding=encoding, encoded_length=encoded_length)
+    return stub
 
 
 def _b64(data):

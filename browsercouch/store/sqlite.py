@@ -89,6 +89,11 @@ LIST_REVS = "SELECT rev FROM revs WHERE doc_id = :id"
 DELETE_REV = "DELETE FROM revs WHERE doc_id = :id AND rev = :rev"
 
 GET_ATT = "SELECT data FROM attachments WHERE digest = :digest"
+ATT_HEAD = "SELECT substr(data, 1, :n), length(data) FROM attachments WHERE digest = :digest"
+STREAMED_HEAD = """SELECT (SELECT substr(data, 1, :n) FROM attachment_parts
+                           WHERE upload = s.upload AND part = 0),
+                          (SELECT SUM(length(data)) FROM attachment_parts WHERE upload = s.upload)
+                   FROM streamed_attachments AS s WHERE digest = :digest"""
 HAS_ATT = """SELECT 1 FROM attachments WHERE digest = :digest
              UNION ALL SELECT 1 FROM streamed_attachments WHERE digest = :digest"""
 PUT_ATT = """INSERT OR IGNORE INTO attachments (digest, data) SELECT :digest, :data
@@ -239,6 +244,14 @@ class Storage:
         if row is None:
             return None
         return b"".join(part for part, in self.conn.execute(GET_PARTS, {"upload": row[0]}))
+
+    def attachment_head(self, digest, n=2):
+        """``(first n bytes, size)`` of the attachment ``digest``, or ``(None, None)``."""
+        for sql in (ATT_HEAD, STREAMED_HEAD):
+            row = self.conn.execute(sql, {"digest": digest, "n": n}).fetchone()
+            if row is not None:
+                return row[0], row[1]
+        return None, None
 
     def has_attachment(self, digest):
         return self.conn.execute(HAS_ATT, {"digest": digest}).fetchone() is not None

@@ -1,56 +1,50 @@
 """An attachment body stored while it arrives, not after.
 
 ``PUT /db/doc/att`` may carry tens of megabytes. Held whole, the body is stored in one transaction after
-the last byte came in, and in the browser that transaction's pages reach IndexedDB only after that: the
-upload, the write and the save run one after the other. ``AttachmentUpload`` instead commits every
-``PART_SIZE`` bytes as a part of its own (``sqlite.py``: ``attachment_parts``), so the tab's persister
-saves earlier parts while later ones arrive, and no copy of the whole body is kept in memory. The digest
-is computed on the way. ``finish()`` hands over a ``StreamedAttachment``, which the document's write links
-to its digest in the same transaction as the new revision; until then the parts belong to nothing, and
-``discard()`` (or the next open of the file) drops them.
+the last byte came in, and in the browser that transaction's pages reach the file store only after that:
+the upload, the write and the save run one after the other. ``AttachmentUpload`` instead commits every
+``PART_SIZE`` stored bytes as a part of its own (``sqlite.py``: ``attachment_parts``), so the tab's
+persister saves earlier parts while later ones arrive, and no copy of the whole body is kept in memory.
+The body is encoded (``encodings.py``) and its digest computed on the way. ``finish()`` hands over an
+``encodings.Body``, which the document's write links to its digest in the same transaction as the new
+revision; until then the parts belong to nothing, and ``discard()`` (or the next open of the file) drops
+them.
 
-A body smaller than one part is never committed on its own: ``finish()`` returns its bytes, stored as
-any other attachment.
+A body smaller than one part is never committed on its own: its ``Body`` holds the bytes, stored as any
+other attachment.
 """
 
-import hashlib
-from dataclasses import dataclass
+from .encodings import Encoder
 
-from .documents import md5_digest
-
-__all__ = ["AttachmentUpload", "StreamedAttachment", "PART_SIZE"]
+__all__ = ["AttachmentUpload", "PART_SIZE"]
 
 # Bytes per part: big enough that a part's commit and save cost little per byte, small enough that the
 # save of one overlaps the arrival of the next (the tab's file store writes 1 MiB records).
 PART_SIZE = 1 << 20
 
 
-@dataclass(frozen=True)
-class StreamedAttachment:
-    """An attachment body stored as ``upload``'s parts: ``digest`` (``md5-...``) and ``length``."""
-
-    digest: str
-    length: int
-    upload: int
-
-
 class AttachmentUpload:
-    """Collect one attachment body: ``write(chunk)`` as it arrives, then ``finish()`` or ``discard()``."""
+    """Collect one attachment body: ``write(chunk)`` as it arrives, then ``finish()`` or ``discard()``.
 
-    def __init__(self, storage):
+    ``content_type`` and ``encoding`` (the request's ``Content-Encoding``) say how it is stored.
+    """
+
+    def __init__(self, storage, content_type, encoding=None):
         self._storage = storage
-        self._md5 = hashlib.md5()
+        self._encoder = Encoder(content_type, encoding)
         self._pending = []
         self._pending_size = 0
         self._upload = None
         self._parts = 0
-        self.length = 0
 
     def write(self, data):
-        self._md5.update(data)
-        self.length += len(data)
-        self._pending.append(data)
-        self._pending_size += len(data)
+        self._add(self._encoder.write(data))
+
+    def _add(self, stored):
+        if not stored:
+            return
+        self._pending.append(stored)
+        self._pending_size += len(stored)
         if self._pending_size >= PART_SIZE:
             self._commit_part()
 
@@ -64,12 +58,13 @@ class AttachmentUpload:
         self._parts += 1
 
     def finish(self):
-        """The body: its bytes if it fit in one part, else a ``StreamedAttachment`` of its parts."""
+        """The body's ``encodings.Body``: its bytes if they fit in one part, else its parts."""
+        self._add(self._encoder.finish())
         if self._upload is None:
-            return b"".join(self._pending)
+            return self._encoder.body(data=b"".join(self._pending))
         if self._pending:
             self._commit_part()
-        return StreamedAttachment(md5_digest(self._md5), self.length, self._upload)
+        return self._encoder.body(upload=self._upload)
 
     def discard(self):
         """Drop the parts committed so far (the body will not be used)."""

@@ -1,9 +1,11 @@
 """Attachments (``api/attachments.py`` and inline ``_attachments``): base64 in documents, stubs, the
-standalone resource with ETags and byte ranges."""
+standalone resource with ETags, byte ranges and gzip content encoding as CouchDB 3.4.3 answers."""
 
 import base64
+import gzip
 import hashlib
 import os
+import zlib
 
 import pytest
 
@@ -21,6 +23,12 @@ def _digest(data):
     return "md5-" + base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
+def _gzipped(data):
+    """What CouchDB stores for ``data`` of a compressible type: its level-8 gzip stream."""
+    compressor = zlib.compressobj(8, zlib.DEFLATED, 31, 8)
+    return compressor.compress(data) + compressor.flush()
+
+
 def _b64(data):
     return base64.b64encode(data).decode()
 
@@ -33,31 +41,84 @@ def with_att(client, db):
     return db, rev
 
 
+@pytest.fixture
+def with_bin(client, db):
+    """``db`` with ``doc`` holding ``a.bin`` (DATA, a type stored as it is); returns ``(db, rev)``."""
+    doc = {"_attachments": {"a.bin": {"content_type": "image/x-test", "data": _b64(DATA)}}}
+    rev = client.put(f"/{db}/doc", json=doc).json()["rev"]
+    return db, rev
+
+
 def test_inline_attachment_becomes_a_stub(client, with_att):
     db, rev = with_att
     stub = client.get(f"/{db}/doc").json()["_attachments"]["a.txt"]
-    assert stub == {"content_type": "text/plain", "digest": _digest(DATA), "length": len(DATA),
+    assert stub == {"content_type": "text/plain", "digest": _digest(_gzipped(DATA)), "length": len(DATA),
                     "revpos": 1, "stub": True}
+    stub = client.get(f"/{db}/doc?att_encoding_info=true").json()["_attachments"]["a.txt"]
+    assert (stub["encoding"], stub["encoded_length"]) == ("gzip", len(_gzipped(DATA)))
 
 
 def test_attachments_true_inlines_data(client, with_att):
     db, _ = with_att
     att = client.get(f"/{db}/doc?attachments=true").json()["_attachments"]["a.txt"]
     assert base64.b64decode(att["data"]) == DATA
-    assert "stub" not in att and att["digest"] == _digest(DATA)
+    assert att == {"content_type": "text/plain", "revpos": 1, "digest": _digest(_gzipped(DATA)),
+                   "data": _b64(DATA)}
 
 
-def test_get_attachment(client, with_att):
-    db, rev = with_att
-    response = client.get(f"/{db}/doc/a.txt")
+def test_get_attachment(client, with_bin):
+    db, rev = with_bin
+    response = client.get(f"/{db}/doc/a.bin")
     assert response.status == 200 and response.body == DATA
-    assert response.header("content-type") == "text/plain"
+    assert response.header("content-type") == "image/x-test"
     assert response.header("etag") == '"' + _digest(DATA)[4:] + '"'
     assert response.header("accept-ranges") == "bytes"
-    assert client.get(f"/{db}/doc/a.txt?rev={rev}").body == DATA
-    head = client.head(f"/{db}/doc/a.txt")
+    assert client.get(f"/{db}/doc/a.bin?rev={rev}").body == DATA
+    head = client.head(f"/{db}/doc/a.bin")
     assert head.status == 200 and head.body == b""
     assert head.header("content-length") == str(len(DATA))
+
+
+def test_a_gzip_stored_attachment_is_decoded_unless_gzip_is_accepted(client, with_att):
+    """chttpd_db:db_attachment_req/4: stored encoded, sent encoded only to a client that accepts it; never
+    in ranges (Accept-Ranges: none, a Range header is ignored)."""
+    db, _ = with_att
+    for headers in ({}, {"Accept-Encoding": "identity"}, {"Accept-Encoding": "gzip;q=0"},
+                    {"Range": "bytes=0-4"}):
+        response = client.get(f"/{db}/doc/a.txt", headers=headers)
+        assert (response.status, response.body) == (200, DATA), headers
+        assert response.header("content-encoding") is None and response.header("accept-ranges") == "none"
+        assert response.header("etag") == '"' + _digest(_gzipped(DATA))[4:] + '"'
+    for accepted in ("gzip", "deflate, gzip;q=0.5", "*"):
+        response = client.get(f"/{db}/doc/a.txt", headers={"Accept-Encoding": accepted})
+        assert response.body == _gzipped(DATA) and response.header("content-encoding") == "gzip"
+
+
+def test_attachment_names_starting_with_underscore_are_refused(client, db):
+    """CouchDB 3.4.3 refuses them on every write, the whole _bulk_docs request included, in both modes."""
+    reason = "Attachment name '_x' starts with prohibited character '_'"
+    expect_error(client.put(f"/{db}/doc/_x", body=b"a"), 400, "bad_request", reason)
+    doc = {"_id": "d", "_attachments": {"_x": {"data": _b64(b"hi")}}}
+    expect_error(client.put(f"/{db}/d", json=doc), 400, "bad_request", reason)
+    for new_edits, extra in ((True, {}), (False, {"_rev": "1-a"})):
+        body = {"new_edits": new_edits, "docs": [{"_id": "ok", **extra}, {**doc, **extra}]}
+        expect_error(client.post(f"/{db}/_bulk_docs", json=body), 400, "bad_request", reason)
+    expect_error(client.delete(f"/{db}/doc/_x?rev=1-a"), 400, "bad_request")
+    expect_error(client.get(f"/{db}/ok"), 404, "not_found")
+
+
+def test_a_gzip_upload_is_stored_as_sent(client, db):
+    sent = gzip.compress(b"<p>x</p>" * 100)
+    response = client.put(f"/{db}/doc/a.html", body=sent,
+                          headers={"Content-Type": "text/html", "Content-Encoding": "gzip"})
+    assert expect_json(response, 201)["ok"]
+    stub = client.get(f"/{db}/doc?att_encoding_info=true").json()["_attachments"]["a.html"]
+    assert stub["digest"] == _digest(sent) and stub["length"] == 800 and stub["encoded_length"] == len(sent)
+    assert client.get(f"/{db}/doc/a.html").body == b"<p>x</p>" * 100
+    expect_error(client.put(f"/{db}/doc/b.txt?rev={response.json()['rev']}", body=b"x",
+                            headers={"Content-Encoding": "br"}), 415, "bad_content_type")
+    expect_error(client.put(f"/{db}/other/b.txt", body=b"not gzip", headers={"Content-Encoding": "gzip"}),
+                 400, "bad_request")
 
 
 def test_attachment_etag_304(client, with_att):
@@ -77,18 +138,18 @@ def test_attachment_etag_304(client, with_att):
     ("bytes=0-" + "9" * 5000, 206, DATA, f"bytes 0-{len(DATA) - 1}/{len(DATA)}"),
     ("bytes=-" + "9" * 5000, 206, DATA, f"bytes 0-{len(DATA) - 1}/{len(DATA)}"),
 ])
-def test_range(client, with_att, header, status, body, content_range):
-    db, _ = with_att
-    response = client.get(f"/{db}/doc/a.txt", headers={"Range": header})
+def test_range(client, with_bin, header, status, body, content_range):
+    db, _ = with_bin
+    response = client.get(f"/{db}/doc/a.bin", headers={"Range": header})
     assert response.status == status and response.body == body
     assert response.header("content-range") == content_range
 
 
 @pytest.mark.parametrize("header", ["bytes=100-", "bytes=5-2", f"bytes={len(DATA)}-",
                                     "bytes=" + "9" * 5000 + "-"])
-def test_unsatisfiable_range_is_416(client, with_att, header):
-    db, _ = with_att
-    expect_error(client.get(f"/{db}/doc/a.txt", headers={"Range": header}), 416,
+def test_unsatisfiable_range_is_416(client, with_bin, header):
+    db, _ = with_bin
+    expect_error(client.get(f"/{db}/doc/a.bin", headers={"Range": header}), 416,
                  "requested_range_not_satisfiable")
 
 
@@ -136,7 +197,7 @@ def test_stub_keeps_the_attachment(client, with_att):
     doc = {"_rev": rev, "v": 2, "_attachments": {"a.txt": {"stub": True}}}
     rev2 = client.put(f"/{db}/doc", json=doc).json()["rev"]
     stub = client.get(f"/{db}/doc").json()["_attachments"]["a.txt"]
-    assert stub["revpos"] == 1 and stub["digest"] == _digest(DATA)
+    assert stub["revpos"] == 1 and stub["digest"] == _digest(_gzipped(DATA))
     assert client.get(f"/{db}/doc/a.txt?rev={rev2}").body == DATA
 
 
@@ -171,10 +232,12 @@ def test_bad_atts_since_is_400(client, with_att, value):
 
 
 def test_bulk_get_atts_since(client, with_att):
+    """As CouchDB 3.4.3: atts_since makes the attachments the client has stubs, attachments=true or not."""
     db, rev1 = with_att
     body = {"docs": [{"id": "doc", "atts_since": [rev1]}, {"id": "doc"}]}
     results = expect_json(client.post(f"/{db}/_bulk_get?attachments=true", json=body))["results"]
-    assert results[0]["docs"][0]["ok"]["_attachments"]["a.txt"]["data"] == _b64(DATA)
+    assert results[0]["docs"][0]["ok"]["_attachments"]["a.txt"]["stub"] is True
+    assert results[1]["docs"][0]["ok"]["_attachments"]["a.txt"]["data"] == _b64(DATA)
 
 
 def test_replicated_attachment_keeps_revpos(client, db):

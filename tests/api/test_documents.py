@@ -1,6 +1,7 @@
 """Document routes (``api/documents.py``): single documents, revisions, ``_local``, ``_bulk_docs``,
 ``_bulk_get``, ``_revs_diff`` and ``_missing_revs``."""
 
+import gzip
 import json
 import re
 
@@ -523,7 +524,35 @@ def test_open_revs_as_multipart_mixed(client, db):
     assert json.loads(missing[1]) == {"missing": "9-zz"} and 'error="true"' in missing[0]["content-type"]
     inner_doc, data = multipart.read_related(found[1], found[0]["content-type"])
     assert inner_doc["_rev"] == rev and inner_doc["_revisions"]["start"] == 1
-    assert inner_doc["_attachments"]["a.txt"]["follows"] is True and data == {"a.txt": b"hi"}
+    # As CouchDB 3.4.3 sends it: the text attachment as stored, gzip-encoded, and saying so.
+    att = inner_doc["_attachments"]["a.txt"]
+    assert att["follows"] is True and (att["encoding"], att["length"]) == ("gzip", 2)
+    assert att["encoded_length"] == len(data["a.txt"]) and gzip.decompress(data["a.txt"]) == b"hi"
+
+
+def test_open_revs_multipart_sends_attachments_without_attachments_true(client, db):
+    """CouchDB's replicator asks ``open_revs`` with ``atts_since`` or nothing, never ``attachments=true``:
+    every attachment it has not got follows (chttpd_db:send_docs_multipart/3). A stub there failed its
+    pull with missing_stub."""
+    doc = {"_attachments": {"a.bin": {"content_type": "image/png", "data": "aGk="}}}
+    rev = client.put(f"/{db}/doc", json=doc).json()["rev"]
+    response = client.get(f'/{db}/doc?open_revs=["{rev}"]&latest=true&revs=true',
+                          headers={"Accept": "multipart/mixed"})
+    (headers, body), = multipart.parse(response.body, multipart.boundary_of(response.header("content-type")))
+    inner_doc, data = multipart.read_related(body, headers["content-type"])
+    assert inner_doc["_attachments"]["a.bin"]["follows"] is True and data == {"a.bin": b"hi"}
+
+
+@pytest.mark.parametrize("accept, multipart_answer", [
+    (None, True), ("*/*", True), ("multipart/*", True), ("multipart/related", True),
+    ("application/json", False), ("application/json, multipart/related;q=0", False),
+    ("*/*, multipart/*;q=0", False),
+])
+def test_attachments_come_as_multipart_when_accept_admits_it(client, db, accept, multipart_answer):
+    """mochiweb's accepts_content_type: no Accept header means */* (curl gets multipart from CouchDB)."""
+    client.put(f"/{db}/doc", json={"_attachments": {"a.bin": {"data": "aGk="}}})
+    response = client.get(f"/{db}/doc?attachments=true", headers={"Accept": accept})
+    assert response.header("content-type").startswith("multipart/related") == multipart_answer
 
 
 def test_open_revs_multipart_sends_stubs_older_than_atts_since(client, db):
@@ -544,7 +573,7 @@ def test_get_with_attachments_as_multipart_related(client, db):
     response = client.get(f"/{db}/doc?attachments=true", headers={"Accept": "multipart/related"})
     assert response.header("content-type").startswith("multipart/related")
     got, data = multipart.read_related(response.body, response.header("content-type"))
-    assert got["_id"] == "doc" and data == {"a.txt": b"hi"}
+    assert got["_id"] == "doc" and gzip.decompress(data["a.txt"]) == b"hi"
 
 
 def test_put_multipart_related_new_edits_false(client, db):

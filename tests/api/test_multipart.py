@@ -11,7 +11,7 @@ DOC = {
     "_id": "d", "_rev": "2-b", "x": 1,
     "_attachments": {
         "a.txt": {"content_type": "text/plain", "digest": "md5-x", "length": 5, "revpos": 2,
-                  "data": "aGVsbG8="},
+                  "follows": True},
         "old.bin": {"content_type": "application/octet-stream", "digest": "md5-y", "length": 3, "revpos": 1,
                     "stub": True},
     },
@@ -29,6 +29,14 @@ def test_related_round_trip():
     assert doc["_attachments"]["a.txt"]["follows"] is True
     assert "data" not in doc["_attachments"]["a.txt"]
     assert doc["_attachments"]["old.bin"]["stub"] is True
+
+
+def test_an_encoded_attachment_says_so_in_its_part():
+    doc = {"_id": "d", "_attachments": {"a.txt": {"follows": True, "encoding": "gzip"},
+                                        "b": {"follows": True}}}
+    parts = multipart.parse(b"".join(multipart.related_parts(doc, [("a.txt", "text/plain", b"\x1f\x8b.."),
+                                                                    ("b", "image/png", b"png")], "x")), "x")
+    assert [headers.get("content-encoding") for headers, _ in parts[1:]] == ["gzip", None]
 
 
 @pytest.mark.parametrize("preamble, epilogue", [(b"", b""), (b"ignored preamble\r\n", b"\r\ntrailing junk")],

@@ -21,14 +21,16 @@ class Client:
 
     ``request()`` returns a ``browsercouch.http.Response`` (``status``, ``header(name)``, ``body``,
     ``json()``). ``json=`` sends a JSON body with ``Content-Type: application/json``; ``auth=(name,
-    password)`` adds Basic credentials; ``self.headers`` are sent with every request.
+    password)`` adds Basic credentials; ``self.headers`` are sent with every request: ``Accept:
+    application/json`` as most clients send it (without it CouchDB answers ``open_revs`` and
+    ``attachments=true`` in multipart); a header given as ``None`` is not sent.
     """
 
     def __init__(self, loop, connect, app):
         self.loop = loop
         self._connect = connect
         self.app = app
-        self.headers = {}
+        self.headers = {"Accept": "application/json"}
         self._conn = None
 
     def run(self, coro):
@@ -46,7 +48,7 @@ class Client:
         if auth is not None:
             merged["Authorization"] = basic(*auth)
         merged.update(headers or {})
-        return merged
+        return {name: value for name, value in merged.items() if value is not None}
 
     async def arequest(self, method, target, *, json=None, body=None, headers=None, auth=None, conn=None):
         """The async ``request()``; ``conn`` sends on that connection instead of the shared one."""

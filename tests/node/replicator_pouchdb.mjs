@@ -9,9 +9,10 @@
 //    documents (every 5th with an attachment) and delete one into SOURCE over HTTP, wait until TARGET has
 //    them, cancel both
 // Prints one JSON object: {pulled, pushed, live_written, snapshot}, where snapshot maps every doc id of
-// the in-memory PouchDB to {leaves: [[rev, [ids...], deleted, {att: digest}, body], ...] sorted by rev,
+// the in-memory PouchDB to {leaves: [[rev, [ids...], deleted, {att: md5 hex of its bytes}, body], ...] sorted by rev,
 // winner: rev or null when deleted, conflicts: [...] sorted} — the shape tests/replicator/test_interop.py
 // builds for servers. Exit 0 on success, 2 on error, 3 on timeout. Only loopback URLs are accepted.
+import { createHash } from 'node:crypto';
 import PouchDB from 'pouchdb-node';
 import memory from 'pouchdb-adapter-memory';
 
@@ -29,7 +30,8 @@ const sortKeys = (v) => (Array.isArray(v) ? v.map(sortKeys)
   : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])])) : v);
 
 function leaf(doc) {
-  const atts = Object.fromEntries(Object.entries(doc._attachments || {}).map(([k, a]) => [k, a.digest]));
+  const atts = Object.fromEntries(Object.entries(doc._attachments || {})
+    .map(([k, a]) => [k, createHash('md5').update(a.data).digest('hex')]));
   const body = Object.fromEntries(Object.entries(doc).filter(([k]) => !k.startsWith('_')));
   return [doc._rev, doc._revisions.ids, Boolean(doc._deleted), sortKeys(atts), sortKeys(body)];
 }
@@ -40,7 +42,8 @@ async function snapshot(db) {
   const all = await db.allDocs({ keys: ids, include_docs: true, conflicts: true });
   const snap = {};
   for (const [i, id] of ids.entries()) {
-    const leaves = (await db.get(id, { open_revs: 'all', revs: true })).filter((r) => r.ok).map((r) => leaf(r.ok));
+    const leaves = (await db.get(id, { open_revs: 'all', revs: true, attachments: true, binary: true }))
+      .filter((r) => r.ok).map((r) => leaf(r.ok));
     leaves.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     const row = all.rows[i];
     const live = row.value && !row.value.deleted;

@@ -7,11 +7,15 @@ attachments, deletions and conflicts (``peers.seed``):
   (``tests/node/replicator_pouchdb.mjs``: pull, push to a second database, then live pull and push).
 
 Afterwards every side has the same ``shape``: each document's leaves with their full ``_revisions``,
-deleted flags, attachment digests and bodies, the winning rev (``None`` when the document is deleted) and
-``_conflicts``, each as the server itself reports them.
+deleted flags, attachment bytes and bodies, the winning rev (``None`` when the document is deleted) and
+``_conflicts``, each as the server itself reports them. Attachments compare by their bytes, not their
+digests: PouchDB gives an attachment the md5 of its bytes, CouchDB (and browsercouch) of its stored gzip
+stream when the type is compressible, so a text attachment that went through PouchDB has another digest.
 """
 
 import asyncio
+import base64
+import hashlib
 import json
 import secrets
 import subprocess
@@ -42,7 +46,9 @@ CHUNK = 250
 
 
 def _leaf(doc):
-    atts = {name: att["digest"] for name, att in (doc.get("_attachments") or {}).items()}
+    """A leaf read with its attachments' data: ``[rev, ids, deleted, {name: md5 of bytes}, body]``."""
+    atts = {name: hashlib.md5(base64.b64decode(att["data"])).hexdigest()
+            for name, att in (doc.get("_attachments") or {}).items()}
     body = {k: v for k, v in doc.items() if not k.startswith("_")}
     return [doc["_rev"], doc["_revisions"]["ids"], bool(doc.get("_deleted")), atts, body]
 
@@ -51,7 +57,7 @@ def store_shape(db):
     """The shape of a database of our store, read directly."""
     shape = {}
     for doc_id, _, winner, deleted, _ in db.changes(0):
-        rows = db.open_revs(doc_id, "all", revs=True)
+        rows = db.open_revs(doc_id, "all", revs=True, attachments=True)
         leaves = sorted((_leaf(row["ok"]) for row in rows if "ok" in row), key=lambda leaf: leaf[0])
         conflicts = [] if deleted else sorted(db.get(doc_id, conflicts=True).get("_conflicts", []))
         shape[doc_id] = {"leaves": leaves, "winner": None if deleted else winner, "conflicts": conflicts}
@@ -67,7 +73,7 @@ def http_shape(db_url):
     leaves = {}
     for start in range(0, len(wanted), CHUNK):
         chunk = {"docs": wanted[start:start + CHUNK]}
-        status, _, answer = http("POST", db_url + "/_bulk_get?revs=true", chunk)
+        status, _, answer = http("POST", db_url + "/_bulk_get?revs=true&attachments=true", chunk)
         assert status == 200, answer
         for result in answer["results"]:
             for item in result["docs"]:

@@ -7,6 +7,7 @@ memory (``update_seq``, ``doc_count``, ``doc_del_count``) must equal what SQLite
 
 import asyncio
 import base64
+import gzip
 import hashlib
 import re
 import sqlite3
@@ -22,6 +23,9 @@ HELLO = base64.b64encode(b"hello").decode()
 WORLD = base64.b64encode(b"world").decode()
 # md5(b"hello") in base64, as CouchDB writes attachment digests ("md5-" + base64 of the raw md5).
 HELLO_DIGEST = "md5-XUFAKrxLKna5cZ2REBfFkg=="
+# What CouchDB 3.4.3 answers for "hello" stored as text/plain: the md5 of its level-8 gzip stream.
+HELLO_TEXT_DIGEST = "md5-iMaiC8wqiFlD2NjLTemvCQ=="
+HELLO_TEXT_GZIP_LENGTH = 25
 
 
 @pytest.fixture(params=["file", "memory"])
@@ -51,20 +55,21 @@ def put(db, doc, **kwargs):
     return result["rev"]
 
 
-def replicate(db, doc_id, path, deleted=False, **body):
+def replicate(db, doc_id, path, deleted=False, attachment_data=None, **body):
     """Write ``path`` ("3-c 2-b 1-a", newest first) as a replicator does: new_edits=false + _revisions."""
     revs = [revtree.parse_rev(r) for r in path.split()]
     doc = {"_id": doc_id, "_rev": path.split()[0],
            "_revisions": {"start": revs[0][0], "ids": [digest for _, digest in revs]}, **body}
     if deleted:
         doc["_deleted"] = True
-    assert db.update_docs([doc], new_edits=False) == []
+    assert db.update_docs([doc], new_edits=False, attachment_data=attachment_data) == []
     check_counts(db)
 
 
 def h(letter):
-    """A 32-hex rev hash made of one letter, to write readable replicated trees."""
-    return letter * 32
+    """A 32-hex rev hash made of one letter (its code in hex, 16 times: letters keep their order), to
+    write readable replicated trees."""
+    return f"{ord(letter):02x}" * 16
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -277,13 +282,27 @@ def test_a_replicated_edit_without_revisions_is_a_root(db):
     check_counts(db)
 
 
+def test_revisions_win_over_rev(db):
+    """couch_doc:transfer_fields/3 takes the path from _revisions whatever _rev says; PouchDB sends such
+    documents ("2-a" with _revisions {start: 1, ids: ["a"]}) when a hash repeats at two depths."""
+    assert db.update_docs([{"_id": "a", "_rev": "2-" + h("b"), "_revisions": {"start": 1, "ids": [h("a")]},
+                            "v": 1}], new_edits=False) == []
+    assert db.get("a", revs=True) == {"_id": "a", "_rev": "1-" + h("a"), "v": 1,
+                                      "_revisions": {"start": 1, "ids": [h("a")]}}
+    assert db.update_docs([{"_id": "b", "_revisions": {"start": 1, "ids": [""]}}], new_edits=False) == []
+    assert db.get("b")["_rev"] == "1-"
+    check_counts(db)
+
+
 @pytest.mark.parametrize("doc", [
     pytest.param({"_id": "a"}, id="no _rev"),
     pytest.param({"_rev": "1-" + h("a")}, id="no _id"),
-    pytest.param({"_id": "a", "_rev": "2-" + h("b"), "_revisions": {"start": 2, "ids": [h("c")]}},
-                 id="_revisions do not match _rev"),
-    pytest.param({"_id": "a", "_rev": "2-" + h("b"), "_revisions": {"start": 2, "ids": [h("b"), "x", "y"]}},
-                 id="_revisions run below generation 1"),
+    pytest.param({"_id": "a", "_revisions": {"start": 2, "ids": [h("b"), "x", "y", "z"]}},
+                 id="_revisions run below generation 0"),
+    pytest.param({"_id": "a", "_rev": "1-" + h("b"), "_revisions": {"start": 1, "ids": [h("b"), 7]}},
+                 id="a rev id is not a string"),
+    pytest.param({"_id": "a", "_rev": "1-" + h("b"), "_revisions": {"start": 1, "ids": ["z" * 32]}},
+                 id="32 characters that are not hex"),
     pytest.param({"_id": "a", "_rev": "2-" + h("b"), "_revisions": {"start": "2", "ids": [h("b")]}},
                  id="_revisions start is not a number"),
     pytest.param({"_id": "a", "_rev": "2-" + h("b"), "_revisions": [2, h("b")]}, id="_revisions is a list"),
@@ -304,16 +323,96 @@ def test_bad_replicated_edits_are_refused(db, doc):
 
 
 def test_inline_attachments_become_stubs_with_md5_digests(db):
-    rev = put(db, {"_id": "a", "_attachments": {"hello.txt": {"content_type": "text/plain", "data": HELLO}}})
+    rev = put(db, {"_id": "a", "_attachments": {"hello.bin": {"content_type": "image/png", "data": HELLO}}})
     expected_digest = "md5-" + base64.b64encode(hashlib.md5(b"hello").digest()).decode()
     assert expected_digest == HELLO_DIGEST
-    assert db.get("a")["_attachments"] == {"hello.txt": {
-        "content_type": "text/plain", "digest": HELLO_DIGEST, "length": 5, "revpos": 1, "stub": True}}
-    assert db.get("a", attachments=True)["_attachments"] == {"hello.txt": {
-        "content_type": "text/plain", "digest": HELLO_DIGEST, "length": 5, "revpos": 1, "data": HELLO}}
-    assert db.get_attachment("a", "hello.txt") == (rev, db.get("a")["_attachments"]["hello.txt"], b"hello")
+    assert db.get("a")["_attachments"] == {"hello.bin": {
+        "content_type": "image/png", "digest": HELLO_DIGEST, "length": 5, "revpos": 1, "stub": True}}
+    # couch_att:to_json/4: inline data has no "length" beside it.
+    assert db.get("a", attachments=True)["_attachments"] == {"hello.bin": {
+        "content_type": "image/png", "digest": HELLO_DIGEST, "revpos": 1, "data": HELLO}}
+    assert db.get_attachment("a", "hello.bin") == (rev, db.get("a")["_attachments"]["hello.bin"], b"hello")
     with pytest.raises(NotFound):
-        db.get_attachment("a", "other.txt")
+        db.get_attachment("a", "other.bin")
+
+
+def test_compressible_attachments_are_stored_gzipped_as_couchdb_stores_them(db):
+    put(db, {"_id": "a", "_attachments": {"hello.txt": {"content_type": "text/plain", "data": HELLO}}})
+    stub = {"content_type": "text/plain", "digest": HELLO_TEXT_DIGEST, "length": 5, "revpos": 1, "stub": True}
+    assert db.get("a")["_attachments"] == {"hello.txt": stub}
+    encoding = {"encoding": "gzip", "encoded_length": HELLO_TEXT_GZIP_LENGTH}
+    assert db.get("a", att_encoding_info=True)["_attachments"] == {"hello.txt": {**stub, **encoding}}
+    assert db.get("a", attachments=True)["_attachments"]["hello.txt"]["data"] == HELLO
+    assert db.get("a", attachments=True, att_encoding_info=True)["_attachments"] == {"hello.txt": {
+        "content_type": "text/plain", "digest": HELLO_TEXT_DIGEST, "revpos": 1, "data": HELLO, **encoding}}
+    assert db.get_attachment("a", "hello.txt")[2] == b"hello"
+    assert gzip.decompress(db.get_attachment("a", "hello.txt", encoded=True)[2]) == b"hello"
+
+
+@pytest.mark.parametrize("sent_digest, stored_digest, encoding", [
+    pytest.param(None, HELLO_TEXT_DIGEST, "gzip", id="no digest: gzipped"),
+    pytest.param(HELLO_DIGEST, HELLO_DIGEST, None, id="PouchDB's digest: kept"),
+    pytest.param(HELLO_TEXT_DIGEST, HELLO_TEXT_DIGEST, "gzip", id="CouchDB's digest: gzipped"),
+    pytest.param("md5-AAAAAAAAAAAAAAAAAAAAAA==", HELLO_TEXT_DIGEST, "gzip", id="a wrong one: ignored"),
+])
+def test_an_inline_attachment_keeps_a_digest_its_bytes_prove(db, sent_digest, stored_digest, encoding):
+    """PouchDB digests text as plain md5: kept, so PouchDB -> browsercouch -> PouchDB keeps digests."""
+    att = {"content_type": "text/plain", "data": HELLO, **({"digest": sent_digest} if sent_digest else {})}
+    replicate(db, "a", f"1-{h('a')}", _attachments={"hello.txt": att})
+    stub = db.get("a", att_encoding_info=True)["_attachments"]["hello.txt"]
+    assert (stub["digest"], stub.get("encoding")) == (stored_digest, encoding)
+    assert db.get_attachment("a", "hello.txt")[2] == b"hello"
+
+
+def test_attachments_follow_the_document_as_stored(db):
+    put(db, {"_id": "a", "_attachments": {"hello.txt": {"content_type": "text/plain", "data": HELLO},
+                                          "hello.bin": {"data": HELLO}}})
+    doc, bodies = db.get_related("a", attachments=True, follows=True)
+    assert doc["_attachments"] == {
+        "hello.txt": {"content_type": "text/plain", "digest": HELLO_TEXT_DIGEST, "revpos": 1, "length": 5,
+                      "follows": True, "encoding": "gzip", "encoded_length": HELLO_TEXT_GZIP_LENGTH},
+        "hello.bin": {"content_type": "application/octet-stream", "digest": HELLO_DIGEST, "revpos": 1,
+                      "length": 5, "follows": True}}
+    assert [(name, gzip.decompress(data) if name.endswith("txt") else data) for name, _, data in bodies] == [
+        ("hello.txt", b"hello"), ("hello.bin", b"hello")]
+
+
+def test_an_encoded_attachment_that_follows_is_stored_as_sent(db):
+    """CouchDB's replicator sends gzip-stored attachments encoded, with their digest: kept byte for byte."""
+    sent = gzip.compress(b"attachment 60" * 20)
+    digest = "md5-" + base64.b64encode(hashlib.md5(sent).digest()).decode()
+    att = {"follows": True, "content_type": "text/plain", "digest": digest, "length": 260, "revpos": 1,
+           "encoding": "gzip", "encoded_length": len(sent)}
+    replicate(db, "a", f"1-{h('a')}", _attachments={"a.txt": att}, attachment_data={("a", "a.txt"): sent})
+    assert db.get("a", att_encoding_info=True)["_attachments"]["a.txt"] == {
+        "content_type": "text/plain", "digest": digest, "length": 260, "revpos": 1, "stub": True,
+        "encoding": "gzip", "encoded_length": len(sent)}
+    assert db.get_attachment("a", "a.txt")[2] == b"attachment 60" * 20
+    assert db.get_attachment("a", "a.txt", encoded=True)[2] == sent
+
+
+@pytest.mark.parametrize("att, data, error", [
+    pytest.param({"digest": "md5-AAAAAAAAAAAAAAAAAAAAAA=="}, b"hello", "content_md5_mismatch", id="digest"),
+    pytest.param({"encoding": "gzip"}, b"not gzip", "bad_request", id="not gzip"),
+    pytest.param({"encoding": "compress"}, b"hello", "bad_request", id="unknown encoding"),
+])
+def test_attachments_that_follow_must_be_what_they_claim(db, att, data, error):
+    with pytest.raises(BadRequest) as err:
+        db.put({"_id": "a", "_attachments": {"x": {"follows": True, **att}}},
+               attachment_data={("a", "x"): data})
+    assert err.value.error == error
+    check_counts(db)
+
+
+def test_a_replicated_stub_of_bytes_stored_elsewhere_keeps_their_encoding(db):
+    put(db, {"_id": "a", "_attachments": {"hello.txt": {"content_type": "text/plain", "data": HELLO}}})
+    replicate(db, "b", f"2-{h('b')} 1-{h('a')}",
+              _attachments={"copy.txt": {"stub": True, "content_type": "text/plain", "revpos": 1,
+                                         "digest": HELLO_TEXT_DIGEST}})
+    assert db.get("b", att_encoding_info=True)["_attachments"]["copy.txt"] == {
+        "content_type": "text/plain", "digest": HELLO_TEXT_DIGEST, "length": 5, "revpos": 1, "stub": True,
+        "encoding": "gzip", "encoded_length": HELLO_TEXT_GZIP_LENGTH}
+    assert db.get_attachment("b", "copy.txt")[2] == b"hello"
 
 
 def test_stubs_keep_revpos_and_new_data_gets_the_new_pos(db):
@@ -390,6 +489,7 @@ def test_attachment_data_is_stored_once_per_digest(db):
         [HELLO_DIGEST, "md5-" + base64.b64encode(hashlib.md5(b"world").digest()).decode()])
 
 
+
 def test_attachments_that_follow_the_document(db):
     # multipart/related PUTs: the JSON says "follows": true and the bytes come separately.
     rev = db.put({"_id": "a", "_attachments": {"big": {"follows": True, "content_type": "image/png"}}},
@@ -403,6 +503,7 @@ def test_attachments_that_follow_the_document(db):
     pytest.param({"x": {"data": "not base64!"}}, id="bad base64"),
     pytest.param({"x": {"content_type": "text/plain"}}, id="neither data nor stub"),
     pytest.param({"x": "hello"}, id="not an object"),
+    pytest.param({"_x": {"data": HELLO}}, id="a name starting with _"),
 ])
 def test_bad_attachments_are_400(db, atts):
     with pytest.raises(BadRequest):
@@ -553,8 +654,8 @@ def test_bulk_docs_reports_errors_per_document(db):
         row.pop("exception", None)
     assert rows[0]["ok"] is True and rows[4]["ok"] is True and rows[4]["rev"].startswith("2-")
     assert rows[1] == {"id": "a", "error": "conflict", "reason": "Document update conflict."}
-    assert rows[2] == {"id": "a", "rev": rev, "error": "missing_stub",
-                       "reason": "Invalid attachment stub in nope"}
+    # chttpd_db:update_doc_result_to_json/2: an interactive edit's error row has no rev.
+    assert rows[2] == {"id": "a", "error": "missing_stub", "reason": "Invalid attachment stub in a for nope"}
     assert rows[3] == {"id": "new", "error": "conflict", "reason": "Document update conflict."}
     assert db.get("a")["v"] == "good" and db.update_seq == 3
     check_counts(db)
