@@ -15,6 +15,7 @@ from .revtree import parse_rev
 __all__ = [
     "SPECIAL_MEMBERS",
     "validate_doc_id",
+    "validate_attachment_name",
     "split_doc",
     "parse_rev_or_400",
     "new_rev_hash",
@@ -64,6 +65,12 @@ def validate_doc_id(doc_id, *, allow_local=True):
         doc_id.encode("utf-8")
     except UnicodeEncodeError:
         raise IllegalDocId("Document id must be valid UTF-8") from None
+
+
+def validate_attachment_name(name):
+    """Raise 400 for a name CouchDB refuses on write (``chttpd_db:validate_attachment_name/1``)."""
+    if name.startswith("_"):
+        raise BadRequest(f"Attachment name '{name}' starts with prohibited character '_'")
 
 
 def parse_rev_or_400(rev):

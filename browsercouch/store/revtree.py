@@ -31,6 +31,7 @@ Rules (CouchDB 3.x, identical in PouchDB):
 No function here mutates its arguments; each returns a new tree.
 """
 
+import re
 from typing import NamedTuple
 
 __all__ = [
@@ -52,6 +53,10 @@ __all__ = [
     "tree_from_json",
 ]
 
+# couch_doc:parse_rev/1: the generation as Erlang's list_to_integer/1 reads it, and a 32-character rev id
+# as the 128-bit hex number couch_doc:parse_revid/1 makes of it.
+POSITION = re.compile(r"\+?[0-9]+")
+HEX_REVID = re.compile(r"[0-9a-fA-F]{32}")
 # CouchDB's default ``revs_limit`` and the cap it allows (couch_db.erl).
 DEFAULT_REVS_LIMIT = 1000
 
@@ -62,12 +67,21 @@ class Node(NamedTuple):
 
 
 def parse_rev(rev):
-    """``"N-hash"`` -> ``(N, "hash")``; raises ``ValueError`` on anything else."""
+    """``"N-hash"`` -> ``(N, "hash")``; raises ``ValueError`` on anything else.
+
+    As ``couch_doc:parse_rev/1``: ``N`` is a decimal number (a ``+`` sign allowed), the hash anything
+    after the first ``-``, even nothing, but 32 characters must be hex digits, which CouchDB keeps as a
+    128-bit number (so they read back in lower case).
+    """
     if not isinstance(rev, str):
         raise ValueError("rev must be a string")
     pos, sep, digest = rev.partition("-")
-    if not sep or not digest or not pos.isdigit() or not pos.isascii():
+    if not sep or not POSITION.fullmatch(pos):
         raise ValueError(f"invalid rev {rev!r}")
+    if len(digest) == 32:
+        if not HEX_REVID.fullmatch(digest):
+            raise ValueError(f"invalid rev {rev!r}")
+        digest = digest.lower()
     return int(pos), digest
 
 

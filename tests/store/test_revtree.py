@@ -446,14 +446,23 @@ def test_revs_diff(branches, asked, missing, ancestors):
     ("12-0123456789abcdef0123456789abcdef", (12, "0123456789abcdef0123456789abcdef")),
     ("0-1", (0, "1")),                 # _local documents' revisions
     ("3-a-b", (3, "a-b")),             # the hash is everything after the first "-"
+    ("1-", (1, "")),                   # CouchDB 3.4.3 takes an empty rev id
 ])
 def test_parse_rev(text, expected):
     assert parse_rev(text) == expected
     assert revtree.format_rev(expected) == text
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1-", "-abc", "1.5-a", "x-1", "\u0661-a", "+1-a", None, 5,
-                                  ["1-a"]])
+@pytest.mark.parametrize("text, expected", [
+    ("+1-a", (1, "a")),                                      # Erlang's list_to_integer/1 takes a sign
+    ("2-0123456789ABCDEF0123456789ABCDEF", (2, "0123456789abcdef0123456789abcdef")),  # a 128-bit number
+])
+def test_parse_rev_reads_what_couchdb_reads(text, expected):
+    assert parse_rev(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "abc", "-abc", "1.5-a", "x-1", "\u0661-a", " 1-a", None, 5, ["1-a"],
+                                  "1-" + "z" * 32])
 def test_parse_rev_refuses(text):
     with pytest.raises(ValueError):
         parse_rev(text)
