@@ -287,7 +287,7 @@ def _snapshot(db_url):
 
 
 def _summary(doc, leaves):
-    atts = {name: {"content_type": att["content_type"], "length": att["length"]}
+    atts = {name: {"content_type": att["content_type"], "length": att["length"], "digest": att["digest"]}
             for name, att in doc.get("_attachments", {}).items()}
     return {"winner": doc["_rev"], "deleted": bool(doc.get("_deleted")),
             "conflicts": sorted(doc.get("_conflicts", [])), "leaves": leaves,
