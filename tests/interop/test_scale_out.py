@@ -12,7 +12,7 @@ Each source replicates continuously into the first node with browsercouch's own 
   the cluster allows the extension's origin by CORS, as it must for any page or extension.
 
 While it runs, the source takes new documents, updates, deletions, conflicting branches and attachments
-(text, JSON, binary; added, replaced and removed). Then everything must arrive: document counts, every
+(text, JSON and binary, some added or removed by updates). Then everything must arrive: document counts, every
 leaf, winners, ``_conflicts``, bodies and attachment bytes, read from both nodes through the cluster API
 and from each node's own shard copies (``/_node/NAME/shards%2F...``), which shows that each node holds all
 of it. Last, read-your-writes through the second node: a write to the source shows up there, and a write
@@ -198,7 +198,7 @@ def _attachments(i):
 
 
 def _doc(i):
-    doc = {"_id": f"doc-{i:03d}", "n": i, "title": f"document {i}", "tags": ["even" if i % 2 else "odd"]}
+    doc = {"_id": f"doc-{i:03d}", "n": i, "title": f"document {i}", "tags": ["odd" if i % 2 else "even"]}
     if i % 5 == 0:
         doc["_attachments"] = _attachments(i)
     return doc
