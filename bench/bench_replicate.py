@@ -1,19 +1,36 @@
-"""Benchmark browsercouch's replicator against PouchDB's, side by side, all on 127.0.0.1.
+"""Benchmark browsercouch's replicator against PouchDB's and Apache CouchDB's, side by side, on 127.0.0.1.
 
     .venv/bin/python bench/bench_replicate.py [--docs 10000] [--runs 3] [--attachment-every 10]
+                                              [--routes 0,1,2,3] [--out FILE]
+                                              [--peers pouchdb-server,couchdb-q1,couchdb-q2]
 
-Two servers run as subprocesses: pouchdb-server 4.2.0 (leveldb) and ``browsercouch serve --data TMPDIR``.
-Both get the same ``--docs`` documents of about 300 bytes, every ``--attachment-every``-th with a 512-byte
-attachment (untimed). Then each replicator copies them, into a fresh database each run:
+``browsercouch serve --data TMPDIR`` runs throughout; the peers run one after another beside it:
+pouchdb-server 4.2.0 (leveldb), and Apache CouchDB 3.4.3 from ``../shared/couchdb`` with one shard per
+database (``couchdb-q1``) and with its default two (``couchdb-q2``); the CouchDB peers are left out, saying
+why, where it is absent. Every source holds the same ``--docs`` documents of about 300 bytes, every
+``--attachment-every``-th with a 512-byte binary attachment (untimed). Each run copies them, for each route
+(``--routes``, by index) and each replicator that can take it, into a fresh database:
 
-  pouchdb-server -> browsercouch    http -> http, the replicator a third party
-  browsercouch -> pouchdb-server    http -> http
-  pouchdb-server -> local           into the replicator's own storage (ours: SQLite; PouchDB: leveldb)
-  local -> pouchdb-server           from the replicator's own storage (filled untimed first)
+  0  PEER -> browsercouch    http -> http
+  1  browsercouch -> PEER    http -> http
+  2  PEER -> local           into the replicator's own storage (ours: SQLite; PouchDB: leveldb)
+  3  local -> PEER           from the replicator's own storage (filled untimed first)
 
-"browsercouch" is ``browsercouch.replicator`` in this process (``tcp_client``, default options);
-"PouchDB" is ``tests/node/replicator_bench.mjs`` (pouchdb-node 9, default options). The table shows the
-median docs/s of ``--runs`` runs and the ratio browsercouch / PouchDB (above 1: browsercouch is faster).
+The replicators:
+
+  browsercouch      ``browsercouch.replicator`` in this process (``tcp_client``, default options)
+  bc /_replicate    the browsercouch server's own ``POST /_replicate`` (routes 0 and 1), its end of the
+                    route a local database: the replicator inside one of the two servers
+  PouchDB           ``tests/node/replicator_bench.mjs`` (pouchdb-node 9, default options)
+  CouchDB           the CouchDB peer's own ``POST /_replicate`` (routes 0 and 1), its end of the route the
+                    peer itself: CouchDB's counterpart of ``bc /_replicate``
+
+No replicator authenticates: browsercouch is an admin party on loopback and CouchDB's databases are opened
+to anonymous clients (``peers.py``). The table (Markdown) shows the median docs/s of ``--runs`` runs, and
+the ratios browsercouch / PouchDB and bc /_replicate / CouchDB (above 1: browsercouch is faster). A
+replication that fails or writes the wrong number of docs is reported in its cell (with the peer's log
+lines for a CouchDB failure) and makes the exit code non-zero. Results are also written as JSON (``--out``,
+default ``bench/results/replicate-<time>.json``).
 """
 
 import argparse
@@ -22,6 +39,7 @@ import base64
 import json
 import os
 import random
+import re
 import secrets
 import statistics
 import subprocess
@@ -32,6 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import helpers  # noqa: E402 - the shared server starters live with the tests
+import peers  # noqa: E402
 
 from browsercouch.replicator import (  # noqa: E402
     LocalEndpoint,
@@ -45,8 +64,17 @@ from browsercouch.store import Couch  # noqa: E402
 NODE_BENCH = helpers.NODE_DIR / "replicator_bench.mjs"
 SEED_BATCH = 500
 NODE_TIMEOUT = 900
-ROUTES = ("pouchdb-server -> browsercouch", "browsercouch -> pouchdb-server", "pouchdb-server -> local",
-          "local -> pouchdb-server")
+# Routes by index (the CLI's --routes); PEER is the peer's column name.
+ROUTES = ("PEER -> browsercouch", "browsercouch -> PEER", "PEER -> local", "local -> PEER")
+PEERS = ("pouchdb-server", "couchdb-q1", "couchdb-q2")
+REPLICATORS = ("browsercouch", "bc /_replicate", "PouchDB", "CouchDB")
+# (ratio label, numerator, denominator)
+RATIOS = (("browsercouch / PouchDB", "browsercouch", "PouchDB"),
+          ("bc /_replicate / CouchDB", "bc /_replicate", "CouchDB"))
+# Lines of a CouchDB log that say why a replication failed: the replicator's errors, and requests that
+# got a 4xx or 5xx (its replicator's own included).
+COUCHDB_LOG_ERRORS = re.compile(r"\[error\].*[Rr]eplicat| (?:GET|PUT|POST|HEAD|DELETE) \S+ [45]\d\d ")
+COUCHDB_LOG_LINES = 40
 
 
 def make_docs(count, attachment_every):
@@ -63,16 +91,11 @@ def make_docs(count, attachment_every):
 
 
 def fill(db_url, docs):
-    status, _, body = helpers.http("PUT", db_url)
-    assert status in (201, 412), body
+    """Write ``docs`` into the existing database at ``db_url`` (untimed)."""
     for start in range(0, len(docs), SEED_BATCH):
         batch = {"docs": docs[start:start + SEED_BATCH]}
         status, _, body = helpers.http("POST", db_url + "/_bulk_docs", batch, timeout=300)
         assert status == 201 and not [row for row in body if "error" in row], body
-
-
-def fresh(base_url, label):
-    return f"{base_url}{label}-{secrets.token_hex(4)}"
 
 
 async def _ours(source, target, couch):
@@ -101,63 +124,201 @@ def pouchdb(source, target, seed_from=None):
     return out["docs_written"], out["seconds"]
 
 
-def run_route(route, servers, workdir, couch):
-    """``(ours, pouchdb)`` as ``(docs_written, seconds)`` for one run of ``route``."""
-    pouch_src, bc_src, pouch_base, bc_base = servers
+def server_replicate(server_url, source, target):
+    """``POST /_replicate`` on the browsercouch server (source or target may be its local names)."""
+    body = {"source": source, "target": target, "create_target": True}
+    started = time.perf_counter()
+    status, _, answer = helpers.http("POST", server_url + "_replicate", body, timeout=peers.REPLICATE_TIMEOUT)
+    seconds = time.perf_counter() - started
+    if status != 200 or not isinstance(answer, dict) or not answer.get("ok"):
+        raise RuntimeError(f"browsercouch's POST /_replicate answered {status}: {str(answer)[:3000]}")
+    return answer["history"][0]["docs_written"], seconds
+
+
+class Setup:
+    """What a route runs between: the browsercouch server and its filled ``source``, the peer and its
+    filled ``source`` (a URL anonymous clients may use), the local store, the work directory."""
+
+    def __init__(self, bc, bc_source, peer, peer_source, couch, workdir):
+        self.bc, self.bc_source, self.peer, self.peer_source = bc, bc_source, peer, peer_source
+        self.couch, self.workdir = couch, workdir
+
+    def fresh_bc(self, label):
+        return peers.new_db(self.bc, label)
+
+    def fresh_peer(self, label):
+        return peers.new_db(self.peer, label)
+
+
+def route_replications(index, setup):
+    """``{replicator: () -> (docs_written, seconds)}`` for one run of route ``index``; each into a fresh
+    database."""
+    s = setup
     tag = secrets.token_hex(4)
-    if route == ROUTES[0]:
-        return ours(pouch_src, fresh(bc_base, "ours"), couch), pouchdb(pouch_src, fresh(bc_base, "pouch"))
-    if route == ROUTES[1]:
-        return ours(bc_src, fresh(pouch_base, "ours"), couch), pouchdb(bc_src, fresh(pouch_base, "pouch"))
-    if route == ROUTES[2]:
-        return (ours(pouch_src, f"pull-{tag}", couch),
-                pouchdb(pouch_src, f"leveldb:{workdir}/pull-{tag}"))
-    ours(pouch_src, f"seed-{tag}", couch)  # untimed: fill our local database first
-    return (ours(f"seed-{tag}", fresh(pouch_base, "ours"), couch),
-            pouchdb(f"leveldb:{workdir}/seed-{tag}", fresh(pouch_base, "pouch"), seed_from=pouch_src))
+    local_source = s.bc_source.rsplit("/", 1)[1]
+    if index == 0:
+        runs = {"browsercouch": lambda: ours(s.peer_source, s.fresh_bc("ours"), s.couch),
+                "bc /_replicate": lambda: server_replicate(s.bc.url, s.peer_source, f"server-{tag}"),
+                "PouchDB": lambda: pouchdb(s.peer_source, s.fresh_bc("pouch")),
+                "CouchDB": lambda: peers.couchdb_replicate(s.peer, s.peer_source, s.fresh_bc("couchdb"))}
+    elif index == 1:
+        runs = {"browsercouch": lambda: ours(s.bc_source, s.fresh_peer("ours"), s.couch),
+                "bc /_replicate": lambda: server_replicate(s.bc.url, local_source, s.fresh_peer("server")),
+                "PouchDB": lambda: pouchdb(s.bc_source, s.fresh_peer("pouch")),
+                "CouchDB": lambda: peers.couchdb_replicate(s.peer, s.bc_source, s.fresh_peer("couchdb"))}
+    elif index == 2:
+        runs = {"browsercouch": lambda: ours(s.peer_source, f"pull-{tag}", s.couch),
+                "PouchDB": lambda: pouchdb(s.peer_source, f"leveldb:{s.workdir}/pull-{tag}")}
+    else:
+        def ours_from_local():
+            ours(s.peer_source, f"seed-{tag}", s.couch)  # untimed: fill our local database first
+            return ours(f"seed-{tag}", s.fresh_peer("ours"), s.couch)
+
+        runs = {"browsercouch": ours_from_local,
+                "PouchDB": lambda: pouchdb(f"leveldb:{s.workdir}/seed-{tag}", s.fresh_peer("pouch"),
+                                           seed_from=s.peer_source)}
+    if not peers.is_couchdb(s.peer):
+        runs.pop("CouchDB", None)
+    return runs
 
 
-def main(argv=None):
+def measure_route(index, setup, args):
+    """``{replicator: median docs/s or the error}`` over ``args.runs`` runs of route ``index``."""
+    rates, errors = {}, {}
+    for _ in range(args.runs):
+        for name, run in route_replications(index, setup).items():
+            if name in errors:
+                continue
+            try:
+                written, seconds = run()
+                if written != args.docs:
+                    raise RuntimeError(f"wrote {written} docs, expected {args.docs}")
+                rates.setdefault(name, []).append(args.docs / seconds)
+            except (RuntimeError, OSError, ValueError, KeyError, AssertionError,
+                    subprocess.TimeoutExpired) as exc:
+                errors[name] = exc
+                print(f"    {name}: FAILED {str(exc)[:3000]}", flush=True)
+                if name == "CouchDB":
+                    print(couchdb_log_errors(setup.peer), flush=True)
+    return {name: errors.get(name) or statistics.median(rates[name])
+            for name in REPLICATORS if name in errors or name in rates}
+
+
+def couchdb_log_errors(couch):
+    """The lines of CouchDB's log that say what went wrong, for a failure message."""
+    lines = [line for line in couch.log(2_000_000).splitlines() if COUCHDB_LOG_ERRORS.search(line)]
+    return "    --- couchdb.log: replication errors, requests answered 4xx/5xx ---\n" + "\n".join(
+        "    " + line[:600] for line in lines[-COUCHDB_LOG_LINES:])
+
+
+def start_peer(key, workdir):
+    if key == "pouchdb-server":
+        return "pouchdb-server", helpers.start_pouchdb_server(workdir / "pouchdb-server", in_memory=False)
+    name, q = peers.COUCHDB_COLUMNS[PEERS.index(key) - 1]
+    return name, peers.start_couchdb(workdir, q)
+
+
+def run_peer(key, bc, bc_source, couch, docs, args, workdir):
+    """``{route label: {replicator: docs/s or error}}`` for one peer, started and stopped here."""
+    name, peer = start_peer(key, workdir)
+    results = {}
+    try:
+        peer_source = peers.new_db(peer, "source")
+        fill(peer_source, docs)
+        setup = Setup(bc, bc_source, peer, peer_source, couch, workdir)
+        for index in args.routes:
+            label = ROUTES[index].replace("PEER", name)
+            print(f"{label}:", flush=True)
+            results[label] = measure_route(index, setup, args)
+            print("    " + ", ".join(f"{replicator} {format_cell(value)}"
+                                     for replicator, value in results[label].items()), flush=True)
+    finally:
+        peer.stop()
+    return results
+
+
+def format_cell(value):
+    if value is None:
+        return "-"
+    return "failed" if isinstance(value, Exception) else f"{value:,.0f} docs/s"
+
+
+def print_table(results, args):
+    columns = [r for r in REPLICATORS if any(r in row for row in results.values())]
+    header = ["route", *columns, *(label for label, *_ in RATIOS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for route, row in results.items():
+        ratios = []
+        for _, top, bottom in RATIOS:
+            a, b = row.get(top), row.get(bottom)
+            numbers = isinstance(a, float) and isinstance(b, float)
+            ratios.append(f"{a / b:.2f}x" if numbers else "-")
+        lines.append("| " + " | ".join([route, *(format_cell(row.get(c)) for c in columns), *ratios]) + " |")
+    print(f"\n{time.strftime('%Y-%m-%d')}: {args.docs:,} docs, every {args.attachment_every}th with a "
+          f"512-byte attachment; median of {args.runs} runs\n")
+    print("\n".join(lines))
+
+
+def write_json(results, args):
+    out = Path(args.out) if args.out else (
+        Path(__file__).resolve().parent / "results" / time.strftime("replicate-%Y%m%d-%H%M%S.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"args": vars(args), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+               "results": {route: {name: (str(value) if isinstance(value, Exception) else value)
+                                   for name, value in row.items()} for route, row in results.items()}}
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"results written to {out}")
+
+
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--attachment-every", type=int, default=10)
     parser.add_argument("--routes", default=",".join(str(i) for i in range(len(ROUTES))),
+                        type=lambda text: [int(i) for i in text.split(",")],
                         help="which routes to run, by index (default all)")
+    parser.add_argument("--peers", default=",".join(PEERS), type=lambda text: text.split(","),
+                        help=f"which peers, in order (default all: {','.join(PEERS)})")
+    parser.add_argument("--out", help="JSON results file (default bench/results/replicate-<time>.json)")
     args = parser.parse_args(argv)
+    if set(args.peers) - set(PEERS) or not set(args.routes) <= set(range(len(ROUTES))):
+        parser.error(f"--peers from {','.join(PEERS)}, --routes from 0-{len(ROUTES) - 1}")
+    if args.docs < 1 or not 1 <= args.runs <= 10:
+        parser.error("--docs must be positive, --runs between 1 and 10")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     reason = helpers.node_missing_reason()
     if reason:
         raise SystemExit(f"bench_replicate: {reason}")
+    couchdb_missing = helpers.couchdb_missing_reason()
+    if couchdb_missing and any(key.startswith("couchdb") for key in args.peers):
+        print(f"no CouchDB peers: {couchdb_missing}", flush=True)
+        args.peers = [key for key in args.peers if not key.startswith("couchdb")]
+    results = {}
     with tempfile.TemporaryDirectory(prefix="bench-replicate-") as workdir:
-        pouch = helpers.start_pouchdb_server(Path(workdir) / "pouchdb-server", in_memory=False)
+        workdir = Path(workdir)
         bc = helpers.start_browsercouch("--data", os.path.join(workdir, "browsercouch"))
         couch = Couch(os.path.join(workdir, "local"))
         try:
             docs = make_docs(args.docs, args.attachment_every)
-            servers = (pouch.url + "source", bc.url + "source", pouch.url, bc.url)
-            fill(servers[0], docs)
-            fill(servers[1], docs)
+            bc_source = peers.new_db(bc, "source")
+            fill(bc_source, docs)
             print(f"{args.docs} docs, every {args.attachment_every}th with a 512-byte attachment; "
                   f"median of {args.runs} runs", flush=True)
-            print(f"{'route':34} {'browsercouch':>14} {'PouchDB':>14} {'ratio':>7}", flush=True)
-            for index in map(int, args.routes.split(",")):
-                report(ROUTES[index], [run_route(ROUTES[index], servers, workdir, couch)
-                                       for _ in range(args.runs)], args.docs)
+            for key in args.peers:
+                results.update(run_peer(key, bc, bc_source, couch, docs, args, workdir))
         finally:
             couch.close()
             bc.stop()
-            pouch.stop()
-
-
-def report(route, runs, docs):
-    rates = []
-    for side in (0, 1):
-        written = {run[side][0] for run in runs}
-        if written != {docs}:
-            raise SystemExit(f"bench_replicate: {route}: wrote {written} docs, expected {docs}")
-        rates.append(statistics.median(docs / run[side][1] for run in runs))
-    print(f"{route:34} {rates[0]:>9,.0f} d/s {rates[1]:>9,.0f} d/s {rates[0] / rates[1]:>6.2f}x", flush=True)
+    print_table(results, args)
+    write_json(results, args)
+    failed = any(isinstance(value, Exception) for row in results.values() for value in row.values())
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
