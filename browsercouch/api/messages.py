@@ -6,6 +6,7 @@ disconnects.
 """
 
 import asyncio
+import hashlib
 import json
 import math
 import re
@@ -13,7 +14,8 @@ from urllib.parse import parse_qsl, unquote
 
 from ..errors import BadContentType, BadRequest, TooLarge
 
-__all__ = ["Request", "Response", "JSONResponse", "StreamResponse", "ClientGone", "dumps", "loads"]
+__all__ = ["Request", "Response", "JSONResponse", "StreamResponse", "ClientGone", "dumps", "loads",
+           "opaque_etag", "etag_matches"]
 
 # CouchDB 3.x [chttpd] max_http_request_size: 4 GB there; 64 MB here, which is enough for any document
 # (max_document_size is 8 MB) and keeps a hostile client from filling the memory of a browser tab.
@@ -27,6 +29,7 @@ SERVER_HEADER = b"CouchDB/3.3.3 (browsercouch)"
 MAX_JSON_DEPTH = 200
 # A ``\uD800``-``\uDFFF`` escape: the only way a lone surrogate, which UTF-8 cannot carry, gets in.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def dumps(value):
@@ -53,6 +56,22 @@ def loads(data, what="JSON"):
     except (ValueError, UnicodeError):
         raise BadRequest(f"invalid UTF-8 {what}") from None
     return value
+
+
+def opaque_etag(*state):
+    """An ETag for an answer that is no document revision (a changes feed, ``_uuids``), in CouchDB's
+    form (``chttpd:make_etag/1``): the md5 of ``state`` (JSON values) in upper-case base 36, quoted."""
+    number = int.from_bytes(hashlib.md5(json.dumps(state).encode()).digest(), "big")
+    digits = ""
+    while number:
+        number, digit = divmod(number, 36)
+        digits = _BASE36[digit] + digits
+    return '"' + (digits or "0") + '"'
+
+
+def etag_matches(request, etag):
+    """Whether ``If-None-Match`` names ``etag`` (``chttpd:etag_match/2``: a list split at commas)."""
+    return etag in (tag.strip() for tag in request.headers.get("if-none-match", "").split(","))
 
 
 def _refuse_constant(name):
@@ -126,7 +145,7 @@ class Query:
         value = self.raw.get(name)
         if value is None:
             return default
-        return loads(value, f"parameter {name}")
+        return loads(value)
 
 
 class Request:
@@ -204,7 +223,11 @@ class Response:
         self.headers.append((name, value))
 
     def _raw_headers(self, extra):
-        base = [(b"server", SERVER_HEADER), (b"cache-control", b"must-revalidate")]
+        """The headers to send: ``Cache-Control: must-revalidate`` unless the response sets its own or is a
+        304 (CouchDB sends none with those)."""
+        base = [(b"server", SERVER_HEADER)]
+        if self.status != 304 and not any(name.lower() == "cache-control" for name, _ in self.headers):
+            base.append((b"cache-control", b"must-revalidate"))
         return base + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers + extra]
 
     async def send(self, send, *, head=False):

@@ -2,10 +2,20 @@
 the app: malformed JSON, content types, size limits, streaming."""
 
 import asyncio
+import re
 
 import pytest
 
-from browsercouch.api.messages import MAX_JSON_DEPTH, Query, Request, dumps, loads
+from browsercouch.api.messages import (
+    MAX_JSON_DEPTH,
+    Query,
+    Request,
+    Response,
+    dumps,
+    etag_matches,
+    loads,
+    opaque_etag,
+)
 from browsercouch.errors import BadRequest, TooLarge
 
 from .util import expect_error
@@ -36,8 +46,40 @@ def test_query_int():
 def test_query_json():
     assert Query(b'k=%5B1%2C%22a%22%5D').json("k") == [1, "a"]
     assert Query(b'k="x"').json("k") == "x"
-    with pytest.raises(BadRequest):
+    # CouchDB 3.4.3 gives every JSON parameter that does not parse the same reason.
+    with pytest.raises(BadRequest, match="^invalid UTF-8 JSON$"):
         Query(b"k=x").json("k")
+
+
+def test_opaque_etag_has_couchdb_form():
+    # chttpd:make_etag/1: an md5 in upper-case base 36, quoted; the same state, the same tag.
+    etag = opaque_etag("db", 3)
+    assert re.fullmatch(r'"[0-9A-Z]{1,25}"', etag) and etag == opaque_etag("db", 3)
+    assert etag != opaque_etag("db", 4)
+
+
+def test_etag_matches_any_of_a_list():
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": [
+        (b"if-none-match", b'"A", "B"')]}, None)
+    assert etag_matches(request, '"B"') and not etag_matches(request, '"C"')
+
+
+@pytest.mark.parametrize("status, headers, expected", [
+    (200, [], "must-revalidate"),
+    (304, [], None),
+    (200, [("Cache-Control", "no-cache")], "no-cache"),
+])
+def test_cache_control(status, headers, expected):
+    # CouchDB 3.4.3 sends must-revalidate with its answers, nothing with a 304, and its own value where
+    # an answer says (no-cache for _uuids and event streams).
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(Response(status, b"", headers).send(send))
+    values = [v.decode() for k, v in sent[0]["headers"] if k.lower() == b"cache-control"]
+    assert values == ([] if expected is None else [expected])
 
 
 def test_query_survives_bytes_that_are_not_utf8():
