@@ -1,15 +1,16 @@
-"""Database routes: create, info, delete, ``_all_docs``, ``_revs_limit``, ``_security``, ``_compact``."""
+"""Database routes: create, info, delete, ``_all_docs``, ``_revs_limit``, ``_security``, ``_compact``, and
+the refusal of attachments on ``_local`` documents."""
 
-import json
+import re
+from urllib.parse import quote
 
-from ..errors import BadContentType, BadRequest
+from ..errors import BadContentType, BadRequest, NotFound
 from . import auth
-from .messages import JSONResponse, StreamResponse, dumps
+from .messages import JSONResponse, StreamResponse, dumps, loads
 
 # More rows than a database can hold (SQLite's row ids are 64-bit); larger limits and skips mean the same,
 # and would overflow SQLite's integers.
 MAX_ROWS = 2**62
-
 
 
 async def info(req):
@@ -19,7 +20,8 @@ async def info(req):
 async def create(req):
     req.app.couch.create_db(req.params["db"])
     req.app.scheduler.database_created(req.params["db"])
-    return JSONResponse({"ok": True}, status=201, headers=[("Location", "/" + req.params["db"])])
+    location = "/" + quote(req.params["db"], safe="")
+    return JSONResponse({"ok": True}, status=201, headers=[("Location", location)])
 
 
 async def delete(req):
@@ -66,87 +68,186 @@ async def ensure_full_commit(req):
     return JSONResponse({"ok": True, "instance_start_time": "0"}, status=201)
 
 
+# A bound that was not given (``null`` is a key, so ``None`` cannot say "absent").
+UNSET = object()
+# Parameters whose value is JSON in a query string.
+_JSON_PARAMS = frozenset({"key", "keys", "startkey", "start_key", "endkey", "end_key"})
+_BOOLEAN_PARAMS = frozenset({"descending", "inclusive_end", "include_docs", "conflicts", "attachments",
+                             "update_seq"})
+_START_DOCID = ("startkey_docid", "start_key_doc_id")
+_END_DOCID = ("endkey_docid", "end_key_doc_id")
+
+
+class QueryParseError(BadRequest):
+    error = "query_parse_error"
+
+
 class AllDocsQuery:
-    """The ``_all_docs`` parameters, from the query string and (for POST) the JSON body."""
+    """The ``_all_docs`` parameters, read as ``couch_mrview_http:parse_params/4`` reads them.
 
-    def __init__(self, query, body):
-        def param(*names, default=None):
-            for name in names:
-                if name in body:
-                    return body[name]
-                if name in query:
-                    return query.json(name) if name not in ("startkey_docid", "endkey_docid") \
-                        else query.get(name)
-            return default
+    ``params`` are ``(name, value, decoded)`` in CouchDB's order: a POST body's members (``decoded``:
+    JSON values already), then the query string's (text); a later one overrides an earlier one. ``keys``
+    with one key also sets both bounds to it, so ``keys=["a"]`` goes with ``key="a"`` but not with
+    another bound (``couch_mrview_util:validate_args/1``). A bound that is not a string sorts before
+    every document id (Erlang's term order, which CouchDB's id tree uses), which ``""`` also does.
+    """
 
-        self.keys = param("keys")
-        self.start = param("start_key", "startkey", "start_key_doc_id", "startkey_docid")
-        self.end = param("end_key", "endkey", "end_key_doc_id", "endkey_docid")
-        self.key = param("key")
-        self.descending = _as_bool(param("descending", default=False))
-        self.inclusive_end = _as_bool(param("inclusive_end", default=True))
-        self.include_docs = _as_bool(param("include_docs", default=False))
-        self.conflicts = _as_bool(param("conflicts", default=False))
-        self.attachments = _as_bool(param("attachments", default=False))
-        self.update_seq = _as_bool(param("update_seq", default=False))
-        self.limit = _as_count(param("limit"), "limit")
-        self.skip = _as_count(param("skip", default=0), "skip")
-        if self.key is not None:
-            self.start = self.end = self.key
-        if self.keys is not None and not isinstance(self.keys, list):
-            raise BadRequest("`keys` member must be an array.")
-        for bound in (self.start, self.end):
-            if bound is not None and not isinstance(bound, str):
-                raise BadRequest(f"Document ids are strings; invalid key {json.dumps(bound)}")
+    def __init__(self, keys, params):
+        self.keys = keys
+        self.start = self.end = UNSET
+        self.start_docid = self.end_docid = None
+        self.descending, self.inclusive_end, self.include_docs = False, True, False
+        self.conflicts = self.attachments = self.update_seq = False
+        self.limit, self.skip = None, 0
+        for name, value, decoded in params:
+            self._read(name, value if decoded or name not in _JSON_PARAMS else loads(value), decoded)
+        self._check_keys()
+        if self.limit is not None:
+            self.limit = min(self.limit, MAX_ROWS)
+        self.skip = min(self.skip, MAX_ROWS)
+
+    def _read(self, name, value, decoded):
+        if name == "key":
+            self.start = self.end = value
+        elif name == "keys":
+            if isinstance(value, list) and len(value) == 1:
+                self.start = self.end = value[0]
+            else:
+                self.keys = value
+        elif name in ("startkey", "start_key"):
+            self.start = value
+        elif name in ("endkey", "end_key"):
+            self.end = value
+        elif name in _START_DOCID + _END_DOCID:
+            docid = value if isinstance(value, str) else dumps(value).decode().rstrip("\n")
+            setattr(self, "start_docid" if name in _START_DOCID else "end_docid", docid)
+        elif name in ("limit", "skip"):
+            setattr(self, name, _positive_int(value, decoded))
+        elif name in _BOOLEAN_PARAMS:
+            setattr(self, name, _boolean(value, decoded))
+
+    def _check_keys(self):
+        keys, start, end = self.keys, self.start, self.end
+        if keys is None or keys == []:
+            return
+        if not isinstance(keys, list):
+            raise QueryParseError("`keys` must be an array of strings.")
+        if len(keys) == 1 and start is not UNSET and start == keys[0] and end == keys[0]:
+            return
+        if start is not UNSET or end is not UNSET:
+            raise QueryParseError("`keys` is incompatible with `key`, `start_key` and `end_key`")
+
+    def bounds(self):
+        """``(start, end)`` document ids for the range (``None``: open), per the rules above."""
+        start = self.start_docid if self.start is UNSET else self.start
+        end = self.end_docid if self.end is UNSET else self.end
+        return _as_id(start), _as_id(end)
 
 
-def _as_bool(value):
+def _as_id(bound):
+    return bound if bound is None or isinstance(bound, str) else ""
+
+
+def _shown(value, decoded):
+    """A value as Erlang's ``~p`` shows it in CouchDB's messages: ``"text"`` from a query string,
+    ``<<"text">>`` from a JSON body."""
+    if not isinstance(value, str):
+        return dumps(value).decode().rstrip("\n")
+    quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"<<{quoted}>>" if decoded else quoted
+
+
+def _boolean(value, decoded):
+    """``couch_mrview_http:parse_boolean/1``: ``true``/``false`` in any case."""
     if isinstance(value, bool):
         return value
-    raise BadRequest("Invalid boolean parameter")
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise QueryParseError(f"Invalid boolean parameter: {_shown(value, decoded)}")
 
 
-def _as_count(value, name):
-    """A ``limit`` or ``skip``: a non-negative integer, cut to ``MAX_ROWS`` (no more rows exist)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadRequest(f"Invalid value for integer parameter: {name}")
-    return min(value, MAX_ROWS)
+def _positive_int(value, decoded):
+    """``couch_mrview_http:parse_pos_int/1``: a ``limit`` or ``skip`` of at least 0."""
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str) and not decoded and re.fullmatch(r"[+-]?[0-9]+", value):
+        number = int(value)
+    if number is None:
+        raise QueryParseError(f"Invalid value for integer: {_shown(value, decoded)}")
+    if number < 0:
+        raise QueryParseError(f"Invalid value for positive integer: {_shown(value, decoded)}")
+    return number
+
+
+def _all_docs_query(req, body):
+    """The ``AllDocsQuery`` of a request: ``keys`` from the query string (GET) or the body (POST)."""
+    if req.method == "POST":
+        keys = body.get("keys")
+        if "keys" in body and not isinstance(keys, list):
+            raise BadRequest("`keys` body member must be an array.")
+    else:
+        keys = req.query.json("keys")
+        if keys is not None and not isinstance(keys, list):
+            raise BadRequest("`keys` parameter must be an array.")
+    params = [(name, value, True) for name, value in body.items()]
+    params += [(name, value, False) for name, value in req.query.raw.items()]
+    return AllDocsQuery(keys, params)
+
+
+async def _body_object(req):
+    """A POST's JSON object body (``415`` unless it says JSON), or ``{}`` for a GET."""
+    if req.method != "POST":
+        return {}
+    body = await req.json(require_content_type=True)
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return body
 
 
 async def all_docs(req):
-    body = await req.json(require_content_type=True) if req.method == "POST" else {}
-    if not isinstance(body, dict):
-        raise BadRequest("Request body must be a JSON object")
-    return _all_docs_response(req.db, AllDocsQuery(req.query, body))
+    q = _all_docs_query(req, await _body_object(req))
+    start, end = q.bounds()
+    return StreamResponse(_all_docs_chunks(req.db, q, start, end, req.db.doc_count))
 
 
 async def design_docs(req):
-    body = await req.json(require_content_type=True) if req.method == "POST" else {}
-    q = AllDocsQuery(req.query, body if isinstance(body, dict) else {})
+    q = _all_docs_query(req, await _body_object(req))
+    start, end = q.bounds()
     low, high = "_design/", "_design0"
     if q.descending:
-        q.start, q.end = min(q.start or high, high), max(q.end or low, low)
+        start, end = min(start or high, high), max(end or low, low)
     else:
-        q.start, q.end = max(q.start or low, low), min(q.end or high, high)
-    return _all_docs_response(req.db, q)
+        start, end = max(start or low, low), min(end or high, high)
+    total = req.db.storage.count_before(high, False) - req.db.storage.count_before(low, False)
+    return StreamResponse(_all_docs_chunks(req.db, q, start, end, total))
 
 
 async def local_docs(req):
-    rows = [{"id": doc_id, "key": doc_id, "value": {"rev": f"0-{rev}"}}
-            for doc_id, rev in req.db.storage.list_local()]
+    q = AllDocsQuery(None, [(name, value, False) for name, value in req.query.raw.items()])
+    rows = []
+    for doc_id, rev in req.db.storage.list_local():
+        row = {"id": doc_id, "key": doc_id, "value": {"rev": f"0-{rev}"}}
+        if q.include_docs:
+            row["doc"] = req.db.get_local(doc_id)
+        rows.append(row)
     return JSONResponse({"total_rows": None, "offset": None, "rows": rows})
 
 
-def _all_docs_response(db, q):
-    return StreamResponse(_all_docs_chunks(db, q))
+async def refuse_local_attachment(req):
+    # chttpd_db:db_req/2 refuses every method on /db/_local/doc/att before looking at the document.
+    raise BadRequest("_local documents do not accept attachments.")
 
 
-async def _all_docs_chunks(db, q):
-    offset = q.skip if q.keys is not None else db.storage.count_before(q.start, q.descending) + q.skip
-    yield b'{"total_rows":%d,"offset":%d,"rows":[\r\n' % (db.doc_count, offset)
-    rows = _rows_for_keys(db, q) if q.keys is not None else _rows_for_range(db, q)
+async def _all_docs_chunks(db, q, start, end, total):
+    """The body: ``offset`` is ``null`` with ``keys`` (CouchDB reads those one by one), else the live
+    documents before the first row, which a ``skip`` moves forward but never past the range."""
+    if q.keys is not None:
+        offset = b"null"
+        rows = _rows_for_keys(db, q)
+    else:
+        skipped = min(q.skip, _count_in_range(db, start, end, q)) if q.skip else 0
+        offset = b"%d" % (db.storage.count_before(start, q.descending) + skipped)
+        rows = _rows_for_range(db, q, start, end)
+    yield b'{"total_rows":%d,"offset":%s,"rows":[\r\n' % (total, offset)
     first = True
     for row in rows:
         chunk = dumps(row)[:-1]
@@ -158,8 +259,18 @@ async def _all_docs_chunks(db, q):
     yield tail + b"}\n"
 
 
-def _rows_for_range(db, q):
-    for doc_id, rev in db.all_docs(start_key=q.start, end_key=q.end, descending=q.descending,
+def _count_in_range(db, start, end, q):
+    """How many live documents lie from ``start`` to ``end`` in the query's direction."""
+    if end is None:
+        upto = db.doc_count
+    else:
+        found = db.lookup(end) if q.inclusive_end else None
+        upto = db.storage.count_before(end, q.descending) + (found is not None and not found[1])
+    return max(0, upto - db.storage.count_before(start, q.descending))
+
+
+def _rows_for_range(db, q, start, end):
+    for doc_id, rev in db.all_docs(start_key=start, end_key=end, descending=q.descending,
                                    inclusive_end=q.inclusive_end, limit=q.limit, skip=q.skip):
         row = {"id": doc_id, "key": doc_id, "value": {"rev": rev}}
         if q.include_docs:
@@ -168,11 +279,16 @@ def _rows_for_range(db, q):
 
 
 def _rows_for_keys(db, q):
-    keys = q.keys[q.skip:]
+    """One row per key, in the order given (reversed for ``descending``, as CouchDB does)."""
+    keys = q.keys[::-1] if q.descending else q.keys
+    keys = keys[q.skip:]
     if q.limit is not None:
         keys = keys[:q.limit]
     for key in keys:
-        found = db.lookup(key) if isinstance(key, str) and not key.startswith("_local/") else None
+        if isinstance(key, str) and key.startswith("_local/"):
+            yield _local_row(db, key, q)
+            continue
+        found = db.lookup(key) if isinstance(key, str) else None
         if found is None:
             yield {"key": key, "error": "not_found"}
             continue
@@ -183,3 +299,15 @@ def _rows_for_keys(db, q):
         if q.include_docs:
             row["doc"] = None if deleted else db.get(key, conflicts=q.conflicts, attachments=q.attachments)
         yield row
+
+
+def _local_row(db, key, q):
+    """A ``_local`` document asked for by key: CouchDB finds those too (never in a range)."""
+    try:
+        doc = db.get_local(key)
+    except NotFound:
+        return {"key": key, "error": "not_found"}
+    row = {"id": key, "key": key, "value": {"rev": doc["_rev"]}}
+    if q.include_docs:
+        row["doc"] = doc
+    return row

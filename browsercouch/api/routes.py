@@ -20,6 +20,7 @@ __all__ = ["ROUTES", "match", "PUBLIC", "SERVER_ADMIN", "MEMBER", "DB_ADMIN", "C
 PUBLIC, SERVER_ADMIN, MEMBER, DB_ADMIN, CREATE = "public", "server_admin", "member", "db_admin", "create"
 
 GET = ("GET", "HEAD")
+ANY = ("GET", "HEAD", "PUT", "POST", "DELETE", "COPY")
 
 ROUTES = [
     (GET, (), PUBLIC, server.welcome),
@@ -58,6 +59,7 @@ ROUTES = [
     (("POST",), ("{db}", "_view_cleanup"), DB_ADMIN, databases.view_cleanup),
     (("POST",), ("{db}", "_ensure_full_commit"), MEMBER, databases.ensure_full_commit),
     (GET, ("{db}", "_local", "{doc}"), MEMBER, documents.get_local),
+    (ANY, ("{db}", "_local", "{doc}", "{att*}"), MEMBER, databases.refuse_local_attachment),
     (("PUT",), ("{db}", "_local", "{doc}"), MEMBER, documents.put_local),
     (("DELETE",), ("{db}", "_local", "{doc}"), MEMBER, documents.delete_local),
     (GET, ("{db}", "_design", "{ddoc}"), MEMBER, documents.get),
