@@ -10,11 +10,12 @@ each row.
 """
 
 import time
+from urllib.parse import unquote
 
-from ..errors import BadRequest
+from ..errors import BadContentType, BadRequest, NotFound
 from ..store import revtree
 from ..store.mango import compile_selector
-from .messages import StreamResponse, dumps
+from .messages import Response, StreamResponse, dumps, etag_matches, loads, opaque_etag
 
 # CouchDB's [chttpd] changes_timeout: a waiting feed ends after 60 s without a change.
 DEFAULT_TIMEOUT_MS = 60_000
@@ -31,21 +32,35 @@ FEEDS = ("normal", "longpoll", "continuous", "eventsource")
 
 
 class ChangesQuery:
-    """The ``_changes`` parameters from the query string and, for POST, the JSON body."""
+    """The ``_changes`` parameters from the query string and, for POST, the JSON body (``None`` for a
+    GET), read as
+    ``chttpd_db:parse_changes_query/1`` reads them: a flag is on only when it is ``true`` (anything else
+    is off, never an error), a negative ``limit`` is no limit, ``feed=live`` is ``continuous``, and an
+    event source's ``Last-Event-ID`` header (a browser reconnecting) overrides ``since``."""
 
-    def __init__(self, db, query, body):
-        self.feed = query.get("feed", "normal")
+    def __init__(self, db, query, body, headers):
+        feed = query.get("feed", "normal")
+        self.feed = "continuous" if feed == "live" else feed
         if self.feed not in FEEDS:
             raise BadRequest("Supported `feed` types: normal, continuous, live, longpoll, eventsource")
-        self.since = _parse_since(query.get("since", "0"), db)
-        self.limit = query.int("limit")
-        self.descending = query.bool("descending")
+        since = query.get("since", query.get("last-event-id", "0"))
+        if self.feed == "eventsource":
+            since = headers.get("last-event-id", since)
+        self.since = _parse_since(since, db)
+        limit = query.int("limit", minimum=-MAX_SEQ)
+        self.limit = None if limit is None or limit < 0 else limit
+        self.descending = _flag(query, "descending")
         self.all_leaves = query.get("style", "main_only") == "all_docs"
-        self.include_docs = query.bool("include_docs")
-        self.doc_options = {"conflicts": query.bool("conflicts"), "attachments": query.bool("attachments")}
+        self.include_docs = _flag(query, "include_docs")
+        self.doc_options = {name: _flag(query, name) for name in ("conflicts", "attachments")}
         self.timeout = min(query.int("timeout", DEFAULT_TIMEOUT_MS), MAX_WAIT_MS) / 1000
         self.heartbeat = _parse_heartbeat(query.get("heartbeat"))
+        _check_seq_interval(query.get("seq_interval"))
         self.accept = _make_filter(db, query, body)
+
+
+def _flag(query, name):
+    return query.get(name) == "true"
 
 
 def _parse_since(value, db):
@@ -54,8 +69,15 @@ def _parse_since(value, db):
         return db.update_seq
     seq = _natural(value.split("-", 1)[0].strip('"'))
     if seq is None or seq > MAX_SEQ:
-        raise BadRequest(f"Malformed sequence supplied in 'since' parameter: {value}")
+        raise BadRequest("Malformed sequence supplied in 'since' parameter.")
     return seq
+
+
+def _check_seq_interval(value):
+    """``seq_interval`` (how often CouchDB computes a full sequence) changes nothing here: our sequences
+    are cheap. It is still checked as CouchDB checks it."""
+    if value is not None and not ((_natural(value) or 0) > 0):
+        raise BadRequest("invalid_seq_interval")
 
 
 def _natural(text):
@@ -70,37 +92,63 @@ def _natural(text):
 
 
 def _parse_heartbeat(value):
-    if value is None or value == "false":
+    if value is None:
         return None
     if value == "true":
         return DEFAULT_HEARTBEAT_MS / 1000
     ms = _natural(value)
     if ms is None:
-        raise BadRequest("Invalid heartbeat value. Expecting a positive integer value.")
+        raise BadRequest("Invalid heartbeat value. Expecting a positive integer value (in milliseconds).")
+    if ms == 0:
+        raise BadRequest("The heartbeat value should be a positive integer (in milliseconds).")
     return min(max(ms, MIN_HEARTBEAT_MS), MAX_WAIT_MS) / 1000
 
 
 def _make_filter(db, query, body):
     """A predicate ``accept(doc_id, tree) -> bool`` for the ``filter`` parameter, or ``None``."""
-    name = query.get("filter")
-    if name is None:
+    name = query.get("filter", "")
+    if name == "":
         return None
     if name == "_doc_ids":
-        doc_ids = body.get("doc_ids", query.json("doc_ids"))
+        doc_ids = query.json("doc_ids") if body is None else body.get("doc_ids")
         if not isinstance(doc_ids, list) or not all(isinstance(i, str) for i in doc_ids):
             # couch_changes: every element must be a string too.
             raise BadRequest("`doc_ids` filter parameter is not a list of doc ids.")
         wanted = set(doc_ids)
         return lambda doc_id, tree: doc_id in wanted
     if name == "_selector":
-        selector = body.get("selector")
-        if not isinstance(selector, dict):
-            raise BadRequest("Selector must be specified in POST payload")
-        matches = compile_selector(selector)
-        return lambda doc_id, tree: _selector_accepts(db, matches, doc_id, tree)
+        return _selector_filter(db, body)
     if name == "_design":
         return lambda doc_id, tree: doc_id.startswith("_design/")
+    if name.startswith("_"):
+        raise BadRequest("unknown builtin filter name")
+    _check_design_filter(db, name)
     raise BadRequest(f"Filter `{name}` is not supported: JavaScript filter functions are not available")
+
+
+def _selector_filter(db, body):
+    if body is None:
+        raise BadRequest("Selector must be specified in POST payload")
+    selector = body.get("selector")
+    if not isinstance(selector, dict):
+        raise BadRequest("Selector error: expected a JSON object")
+    matches = compile_selector(selector)
+    return lambda doc_id, tree: _selector_accepts(db, matches, doc_id, tree)
+
+
+def _check_design_filter(db, name):
+    """Raise as CouchDB does for a ``ddoc/filter`` name before it would run the filter
+    (``couch_changes:configure_filter/4``): 400 unless two parts, 404 for a missing design document or
+    a design document without that filter."""
+    parts = [unquote(part) for part in name.split("/") if part]
+    if len(parts) != 2:
+        raise BadRequest("`filter` must be of the form `designname/filtername`")
+    ddoc = db.get("_design/" + parts[0])
+    filters = ddoc.get("filters")
+    if not isinstance(filters, dict):
+        raise NotFound("missing json key: filters")
+    if parts[1] not in filters:
+        raise NotFound("missing json key: " + parts[1])
 
 
 def _selector_accepts(db, matches, doc_id, tree):
@@ -109,17 +157,32 @@ def _selector_accepts(db, matches, doc_id, tree):
 
 
 async def changes(req):
-    body = await req.json() if req.method == "POST" else {}
-    if not isinstance(body, dict):
-        raise BadRequest("Request body must be a JSON object")
-    q = ChangesQuery(req.db, req.query, body)
+    q = ChangesQuery(req.db, req.query, await _post_body(req), req.headers)
     if q.feed == "normal":
-        return StreamResponse(_normal(req.db, q))
+        etag = opaque_etag(req.db.name, req.db.instance_start_time, req.db.update_seq)
+        if etag_matches(req, etag):
+            return Response(304, headers=[("ETag", etag)], content_type=None)
+        return StreamResponse(_normal(req.db, q), headers=[("ETag", etag)])
     if q.feed == "longpoll":
         return StreamResponse(_longpoll(req.db, q), request=req)
     if q.feed == "eventsource":
-        return StreamResponse(_continuous(req.db, q, _event), content_type="text/event-stream", request=req)
+        return StreamResponse(_continuous(req.db, q, _event), content_type="text/event-stream",
+                              headers=[("Cache-Control", "no-cache")], request=req)
     return StreamResponse(_continuous(req.db, q, _line), request=req)
+
+
+async def _post_body(req):
+    """A POST's JSON object (``{}`` when empty, as CouchDB's body-length check allows), or ``None`` for
+    a GET. A POST must say JSON (415 otherwise), as ``chttpd_db:handle_changes_req/2`` checks first."""
+    if req.method != "POST":
+        return None
+    if req.content_type != "application/json":
+        raise BadContentType()
+    raw = await req.body()
+    body = loads(raw) if raw else {}
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return body
 
 
 def _row(db, q, doc_id, seq, winner, deleted, tree):
@@ -151,15 +214,24 @@ def _scan(db, q, since, limit):
 
 async def _normal(db, q):
     rows, last_seq = _scan(db, q, q.since, q.limit)
-    for chunk in _results_body(db, rows, last_seq):
+    for chunk in _results_body(db, q, rows, last_seq):
         yield chunk
 
 
-def _results_body(db, rows, last_seq):
+def _pending(db, q, last_seq):
+    """Changes the feed has not reached: those after ``last_seq``, or before it for a ``descending``
+    feed (``fabric_rpc:changes/4`` counts down from all changes as it walks)."""
+    if db.closed:
+        return 0
+    if q.descending:
+        return db.storage.count_after_seq(0) - db.storage.count_after_seq(max(last_seq - 1, 0))
+    return db.storage.count_after_seq(last_seq)
+
+
+def _results_body(db, q, rows, last_seq):
     yield b'{"results":[\n'
     yield b",\n".join(dumps(row)[:-1] for row in rows)
-    pending = 0 if db.closed else db.storage.count_after_seq(last_seq)
-    yield b'\n],\n"last_seq":%d,"pending":%d}\n' % (last_seq, pending)
+    yield b'\n],\n"last_seq":%d,"pending":%d}\n' % (last_seq, _pending(db, q, last_seq))
 
 
 async def _longpoll(db, q):
@@ -172,7 +244,7 @@ async def _longpoll(db, q):
         if not await db.wait_for_change(since, min(remaining, q.heartbeat or remaining)):
             if q.heartbeat:
                 yield b"\n"
-    for chunk in _results_body(db, rows, since):
+    for chunk in _results_body(db, q, rows, since):
         yield chunk
 
 
@@ -204,4 +276,4 @@ async def _continuous(db, q, encode):
                 break
             yield b"\n" if encode is _line else b"event: heartbeat\ndata: \n\n"
     if encode is _line:
-        yield dumps({"last_seq": since, "pending": 0})
+        yield dumps({"last_seq": since, "pending": _pending(db, q, since)})

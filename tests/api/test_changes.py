@@ -125,9 +125,13 @@ def test_opaque_couchdb_sequences(client, three):
 def test_selector_filter(client, three):
     body = client.post(f"/{three}/_changes?filter=_selector", json={"selector": {"t": {"$gt": 2}}}).json()
     assert _ids(body) == ["c", "a"]
-    expect_error(client.post(f"/{three}/_changes?filter=_selector", json={}), 400, "bad_request")
+    # CouchDB 3.4.3 answers these (couch_changes:get_selector_and_fields/1, check_selector/1).
+    expect_error(client.post(f"/{three}/_changes?filter=_selector", json={}), 400, "bad_request",
+                 "Selector error: expected a JSON object")
     response = client.post(f"/{three}/_changes?filter=_selector", json={"selector": []})
-    expect_error(response, 400, "bad_request")
+    expect_error(response, 400, "bad_request", "Selector error: expected a JSON object")
+    expect_error(client.get(f"/{three}/_changes?filter=_selector"), 400, "bad_request",
+                 "Selector must be specified in POST payload")
 
 
 def test_design_filter(client, three):
@@ -135,17 +139,95 @@ def test_design_filter(client, three):
     assert _ids(client.get(f"/{three}/_changes?filter=_design").json()) == ["_design/x"]
 
 
-def test_unknown_filter_is_400(client, three):
-    expect_error(client.get(f"/{three}/_changes?filter=app/by_type"), 400, "bad_request")
+@pytest.mark.parametrize("name, status, error, reason", [
+    ("app/by_type", 404, "not_found", "missing"),
+    ("f/nothing", 404, "not_found", "missing json key: nothing"),
+    ("nothing", 400, "bad_request", "`filter` must be of the form `designname/filtername`"),
+    ("a/b/c", 400, "bad_request", "`filter` must be of the form `designname/filtername`"),
+    ("_nope", 400, "bad_request", "unknown builtin filter name"),
+])
+def test_filters_that_cannot_run(client, three, name, status, error, reason):
+    # CouchDB 3.4.3 (couch_changes:configure_filter/4) checks the name and the design document first.
+    client.put(f"/{three}/_design/f", json={"filters": {"by_t": "function(doc) { return true; }"}})
+    expect_error(client.get(f"/{three}/_changes?filter={name}"), status, error, reason)
 
 
-@pytest.mark.parametrize("query", ["feed=bogus", "since=abc", "limit=-1", "limit=x", "descending=2",
-                                   "timeout=x", "heartbeat=x", "heartbeat=-5", "include_docs=maybe",
+def test_javascript_filters_are_400(client, three):
+    client.put(f"/{three}/_design/f", json={"filters": {"by_t": "function(doc) { return true; }"}})
+    expect_error(client.get(f"/{three}/_changes?filter=f/by_t"), 400, "bad_request")
+
+
+@pytest.mark.parametrize("query", ["feed=bogus", "since=abc", "limit=x", "timeout=x", "heartbeat=x",
+                                   "heartbeat=-5", "heartbeat=0", "heartbeat=false",
                                    "since=99999999999999999999999", "since=%C2%B2", "heartbeat=%C2%B2",
                                    "since=-1", "timeout=" + "9" * 5000, "heartbeat=" + "9" * 5000,
-                                   "since=" + "9" * 5000])
+                                   "since=" + "9" * 5000, "seq_interval=0", "seq_interval=x"])
 def test_bad_parameters_are_400(client, three, query):
     expect_error(client.get(f"/{three}/_changes?{query}"), 400, "bad_request")
+
+
+@pytest.mark.parametrize("query, reason", [
+    ("since=abc", "Malformed sequence supplied in 'since' parameter."),
+    ("heartbeat=x", "Invalid heartbeat value. Expecting a positive integer value (in milliseconds)."),
+    ("heartbeat=0", "The heartbeat value should be a positive integer (in milliseconds)."),
+    ("seq_interval=0", "invalid_seq_interval"),
+])
+def test_bad_parameter_reasons(client, three, query, reason):
+    # CouchDB 3.4.3 answers these (chttpd_db:parse_changes_query/1).
+    expect_error(client.get(f"/{three}/_changes?{query}"), 400, "bad_request", reason)
+
+
+@pytest.mark.parametrize("query, ids", [
+    ("descending=2", ["b", "c", "a"]),
+    ("descending=", ["b", "c", "a"]),
+    ("include_docs=maybe", ["b", "c", "a"]),
+    ("limit=-1", ["b", "c", "a"]),
+    ("seq_interval=5", ["b", "c", "a"]),
+])
+def test_flags_other_than_true_are_off(client, three, query, ids):
+    # CouchDB 3.4.3 (chttpd_db:parse_changes_query/1) reads only "true" as a flag being on, never answers
+    # 400 for another value, and takes a negative limit as none.
+    body = expect_json(client.get(f"/{three}/_changes?{query}"))
+    assert _ids(body) == ids and all("doc" not in row for row in body["results"])
+
+
+def test_live_is_continuous(client, three):
+    # CouchDB 3.4.3: feed=live is sugar for continuous.
+    response = client.get(f"/{three}/_changes?feed=live&timeout=10")
+    lines = [json.loads(line) for line in response.body.splitlines() if line.strip()]
+    assert [row.get("id") for row in lines] == ["b", "c", "a", None]
+
+
+def test_normal_feed_etag(client, three):
+    # CouchDB 3.4.3 gives a normal feed an ETag of the database's state and answers 304 to it.
+    response = client.get(f"/{three}/_changes")
+    etag = response.header("etag")
+    assert etag and etag.startswith('"') and etag.isupper()
+    assert client.get(f"/{three}/_changes?limit=1").header("etag") == etag
+    not_modified = client.get(f"/{three}/_changes", headers={"If-None-Match": etag})
+    assert not_modified.status == 304 and not_modified.body == b""
+    assert not_modified.header("cache-control") is None
+    client.put(f"/{three}/d", json={})
+    assert client.get(f"/{three}/_changes", headers={"If-None-Match": etag}).status == 200
+    assert client.get(f"/{three}/_changes?feed=longpoll").header("etag") is None
+
+
+def test_pending_counts_what_the_feed_did_not_reach(client, three):
+    # CouchDB 3.4.3 (fabric_rpc:changes/4): newest first, pending is what lies below the last row; a
+    # continuous feed ends with the same count.
+    body = client.get(f"/{three}/_changes?descending=true&limit=1").json()
+    assert _ids(body) == ["a"] and body["pending"] == 2
+    assert client.get(f"/{three}/_changes?descending=true").json()["pending"] == 0
+    response = client.get(f"/{three}/_changes?feed=continuous&limit=1")
+    assert json.loads(response.body.splitlines()[-1])["pending"] == 2
+
+
+def test_post_must_be_json(client, three):
+    # CouchDB 3.4.3 checks the content type of a POST first; an empty JSON body is no body.
+    response = client.post(f"/{three}/_changes", body=b"{}", headers={"Content-Type": "text/plain"})
+    expect_error(response, 415, "bad_content_type")
+    response = client.post(f"/{three}/_changes", body=b"", headers={"Content-Type": "application/json"})
+    assert _ids(expect_json(response)) == ["b", "c", "a"]
 
 
 @pytest.mark.parametrize("body", [b"[]", b"5", b"{", b'"x"'])
@@ -256,6 +338,17 @@ def test_eventsource(client, three):
     ids = [line for line in lines if line.startswith(b"id: ")]
     assert [row["id"] for row in data] == ["b", "c", "a"]
     assert len(ids) == 3
+
+
+def test_eventsource_headers_and_last_event_id(client, three):
+    # CouchDB 3.4.3 sends an event stream with Cache-Control: no-cache, and a browser reconnecting with
+    # Last-Event-ID resumes after it.
+    since = client.get(f"/{three}/_changes?limit=2").json()["last_seq"]
+    response = client.get(f"/{three}/_changes?feed=eventsource&timeout=10",
+                          headers={"Last-Event-ID": str(since)})
+    assert response.header("cache-control") == "no-cache"
+    data = [json.loads(line[6:]) for line in response.body.splitlines() if line.startswith(b"data: ")]
+    assert [row["id"] for row in data] == ["a"]
 
 
 def test_feed_ends_when_the_database_is_deleted(client, three):
