@@ -28,11 +28,13 @@ __all__ = [
 
 
 class CouchError(Exception):
-    """Base class: an HTTP status, a CouchDB error name and a human reason."""
+    """Base class: an HTTP status, a CouchDB error name and a human reason. ``headers`` are sent with the
+    error answer (a failed login's ``Set-Cookie`` that clears the session)."""
 
     status = 500
     error = "unknown_error"
     reason = "Unknown error."
+    headers = ()
 
     def __init__(self, reason=None, *, error=None):
         self.reason = reason if reason is not None else type(self).reason

@@ -9,7 +9,7 @@ routing (``routes.py``), the access check of the route against the user and the 
 import logging
 import time
 
-from ..errors import CouchError, InternalError, MethodNotAllowed, NotFound, Unauthorized
+from ..errors import CouchError, InternalError, MethodNotAllowed, NotFound
 from . import auth, routes
 from .cors import Cors
 from .messages import DEFAULT_MAX_REQUEST_SIZE, ClientGone, JSONResponse, Request
@@ -119,20 +119,13 @@ class CouchApp:
         if access in (routes.SERVER_ADMIN, routes.CREATE):
             auth.check_server_admin(user)
             return
-        request.db = self.couch.get_db(request.params["db"]) if self._db_visible(request) else None
+        # A missing database is 404 for everyone, anonymous users too, as in CouchDB 3.4
+        # (chttpd_db:do_db_req/2 opens the database before it checks the reader).
+        request.db = self.couch.get_db(request.params["db"])
         if access == routes.DB_ADMIN:
             auth.check_db_admin(user, request.db.security)
         else:
             auth.check_db_reader(user, request.db.security)
-
-    def _db_visible(self, request):
-        """A missing database is 404 for admins, and 401 for anonymous users (CouchDB hides nothing
-        more), so probing names needs credentials."""
-        if self.couch.exists(request.params["db"]):
-            return True
-        if request.user.name is None and not request.user.is_admin:
-            raise Unauthorized()
-        raise NotFound("Database does not exist.")
 
     async def _lifespan(self, receive, send):
         while True:
@@ -148,4 +141,4 @@ class CouchApp:
 
 
 def _error_response(err):
-    return JSONResponse(err.to_json(), status=err.status)
+    return JSONResponse(err.to_json(), status=err.status, headers=list(err.headers))

@@ -59,6 +59,7 @@ import hmac
 import json
 import re
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -378,8 +379,15 @@ def check_session_cookie(cookie: str, lookup_user_salt: Callable[[str], str | No
     return None if verified is None else verified[0]
 
 
-def _cookie_attributes(max_age: int, secure: bool, same_site: str | None) -> str:
-    attributes = f"; Version=1; Max-Age={max_age}; Path=/; HttpOnly"
+def _cookie_expires(when: float) -> str:
+    """A cookie's ``Expires`` date as mochiweb writes it (``Mon, 07-Dec-2026 01:05:35 GMT``)."""
+    return time.strftime("%a, %d-%b-%Y %H:%M:%S GMT", time.gmtime(when))
+
+
+def _cookie_attributes(expires: float, max_age: int, secure: bool, same_site: str | None) -> str:
+    """The attributes in CouchDB's order (``mochiweb_cookies:cookie/3``); ``Expires`` is for clients
+    older than ``Max-Age``."""
+    attributes = f"; Version=1; Expires={_cookie_expires(expires)}; Max-Age={max_age}; Path=/; HttpOnly"
     if secure:
         attributes += "; Secure"
     if same_site:
@@ -387,14 +395,14 @@ def _cookie_attributes(max_age: int, secure: bool, same_site: str | None) -> str
     return attributes
 
 
-def set_cookie_header(cookie: str, *, max_age: int = SESSION_TIMEOUT, secure: bool = False,
+def set_cookie_header(cookie: str, now: float, *, max_age: int = SESSION_TIMEOUT, secure: bool = False,
                       same_site: str | None = None) -> str:
-    """The ``Set-Cookie`` header value carrying the ``AuthSession`` value ``cookie``.
+    """The ``Set-Cookie`` header value carrying the ``AuthSession`` value ``cookie``, issued at ``now``.
 
     ``secure`` adds ``Secure`` (CouchDB does for https); ``same_site`` is ``"none"``, ``"lax"`` or
     ``"strict"``.
     """
-    return f"{COOKIE_NAME}={cookie}{_cookie_attributes(max_age, secure, same_site)}"
+    return f"{COOKIE_NAME}={cookie}{_cookie_attributes(now + max_age, max_age, secure, same_site)}"
 
 
 def clear_cookie_header(*, secure: bool = False, same_site: str | None = None) -> str:
@@ -402,8 +410,7 @@ def clear_cookie_header(*, secure: bool = False, same_site: str | None = None) -
 
     CouchDB sends an empty ``AuthSession`` and ignores empty ones; we also expire it at once.
     """
-    expired = "; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-    return f"{COOKIE_NAME}={_cookie_attributes(0, secure, same_site)}{expired}"
+    return f"{COOKIE_NAME}={_cookie_attributes(0, 0, secure, same_site)}"
 
 
 def _request_cookie(header: str | None) -> str | None:
@@ -599,7 +606,7 @@ class Authenticator:
     def session_cookie(self, name: str, salt: str, now: float) -> str:
         """The ``Set-Cookie`` header value of a new session for ``name`` (whose password salt is ``salt``)."""
         cookie = make_session_cookie(name, salt, self.secret, now)
-        return set_cookie_header(cookie, max_age=self.timeout, **self._cookie_options)
+        return set_cookie_header(cookie, now, max_age=self.timeout, **self._cookie_options)
 
     def logout_cookie(self) -> str:
         """The ``Set-Cookie`` header value that ends the session (``DELETE /_session``, failed login)."""

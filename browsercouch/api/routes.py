@@ -27,7 +27,7 @@ ROUTES = [
     (GET, ("_up",), PUBLIC, server.up),
     (GET, ("_uuids",), PUBLIC, server.uuids),
     (GET, ("_all_dbs",), SERVER_ADMIN, server.all_dbs),
-    (("POST",), ("_dbs_info",), SERVER_ADMIN, server.dbs_info),
+    ((*GET, "POST"), ("_dbs_info",), SERVER_ADMIN, server.dbs_info),
     (GET, ("_active_tasks",), SERVER_ADMIN, replication.active_tasks),
     (("POST",), ("_replicate",), SERVER_ADMIN, replication.replicate),
     (GET, ("_scheduler", "jobs"), SERVER_ADMIN, replication.scheduler_jobs),

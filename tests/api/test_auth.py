@@ -2,6 +2,7 @@
 sessions, server admins, ``_users`` members, db admins and ``_security``."""
 
 import asyncio
+import re
 
 import pytest
 
@@ -53,10 +54,11 @@ def test_anonymous_database_access_is_401(secured):
     expect_error(secured.get("/_all_dbs"), 401, "unauthorized")
 
 
-def test_anonymous_gets_401_not_404_for_missing_databases(secured):
-    # Probing database names needs credentials.
-    expect_error(secured.get("/nothere"), 401, "unauthorized")
+def test_missing_databases_are_404_for_anonymous_users_too(secured):
+    # CouchDB 3.4.3 (chttpd_db:do_db_req/2 opens the database before it checks the reader).
+    expect_error(secured.get("/nothere"), 404, "not_found", "Database does not exist.")
     expect_error(secured.get("/nothere", auth=ADMIN), 404, "not_found", "Database does not exist.")
+    expect_error(secured.get("/shared"), 401, "unauthorized")
 
 
 def test_basic_auth(secured):
@@ -167,7 +169,25 @@ def test_session_form_login(secured):
 @pytest.mark.parametrize("body", [{"name": "bob", "password": "nope"}, {"name": "ghost", "password": "x"},
                                   {"name": "bob"}, {"password": "x"}, {"name": 5, "password": []}])
 def test_session_bad_login_is_401(secured, body):
-    expect_error(secured.post("/_session", json=body), 401, "unauthorized")
+    response = secured.post("/_session", json=body)
+    expect_error(response, 401, "unauthorized", "Name or password is incorrect.")
+    # CouchDB 3.4.3 clears the session cookie on a failed login.
+    assert response.header("set-cookie").startswith("AuthSession=;")
+
+
+def test_session_login_content_types(secured):
+    # CouchDB 3.4.3 (couch_httpd_auth:handle_session_req/2) takes a form or JSON, nothing else.
+    response = secured.post("/_session", body=b"name=bob&password=bobpw",
+                            headers={"Content-Type": "text/plain"})
+    expect_error(response, 415, "bad_content_type",
+                 "Content-Type must be 'application/x-www-form-urlencoded' or 'application/json'")
+
+
+def test_session_cookie_attributes(secured):
+    # CouchDB 3.4.3 (mochiweb_cookies:cookie/3): Expires beside Max-Age, in this order.
+    value = secured.post("/_session", json={"name": "bob", "password": "bobpw"}).header("set-cookie")
+    assert re.fullmatch(r"AuthSession=[^;]+; Version=1; Expires=\w{3}, \d\d-\w{3}-\d{4} \d\d:\d\d:\d\d GMT; "
+                        r"Max-Age=600; Path=/; HttpOnly", value), value
 
 
 @pytest.mark.parametrize("body", [b"[]", b"{", b'"x"'])
@@ -223,7 +243,8 @@ def test_basic_header_is_harmless_in_admin_party(client):
 def test_session_anonymous_has_no_authenticated_handler(secured):
     # couch_httpd_auth:handle_session_req/2 adds ``authenticated`` only when a handler named the user.
     info = secured.get("/_session").json()["info"]
-    assert "authenticated" not in info and info["authentication_db"] == "_users"
+    # CouchDB 3.4.3 names no authentication_db unless one is configured.
+    assert info == {"authentication_handlers": ["cookie", "default"]}
     expect_error(secured.get("/_session?basic=true"), 401, "unauthorized", "Please login.")
     assert secured.get("/_session?basic=true", auth=BOB).status == 200
 

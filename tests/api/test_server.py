@@ -104,7 +104,46 @@ def test_unknown_method_is_405_or_404_json(client, db):
     expect_error(response, 405, "method_not_allowed")
 
 
-@pytest.mark.parametrize("query", ["startkey=1", "end_key=[1]", "startkey=nojson", "limit=-1", "skip=x",
-                                   "descending=maybe"])
-def test_bad_all_dbs_parameters_are_400(client, query):
-    expect_error(client.get("/_all_dbs?" + query), 400, "bad_request")
+@pytest.mark.parametrize("query, error, reason", [
+    ("startkey=nojson", "bad_request", "invalid UTF-8 JSON"),
+    ("limit=-1", "query_parse_error", 'Invalid value for positive integer: "-1"'),
+    ("skip=x", "query_parse_error", 'Invalid value for integer: "x"'),
+    ("descending=maybe", "query_parse_error", 'Invalid boolean parameter: "maybe"'),
+])
+def test_bad_all_dbs_parameters_are_400(client, query, error, reason):
+    # CouchDB 3.4.3 reads _all_dbs parameters as _all_docs ones (couch_mrview_http:parse_params/2).
+    expect_error(client.get("/_all_dbs?" + query), 400, error, reason)
+
+
+def test_all_dbs_bounds_as_couchdb_reads_them(client):
+    for name in ("a", "b", "c"):
+        client.put("/" + name)
+    # CouchDB 3.4.3: a bound that is no string sorts before every name; inclusive_end applies.
+    assert client.get("/_all_dbs?startkey=1").json() == ["a", "b", "c"]
+    assert client.get("/_all_dbs?end_key=[1]").json() == []
+    assert client.get('/_all_dbs?endkey="b"&inclusive_end=false').json() == ["a"]
+    assert client.get('/_all_dbs?descending=true&endkey="b"&inclusive_end=false').json() == ["c"]
+
+
+def test_all_dbs_and_dbs_info_etag(client, db):
+    # CouchDB 3.4.3 tags the list of databases and answers 304 to a client that has it; GET /_dbs_info
+    # lists every database with its info, with the same parameters as _all_dbs.
+    response = client.get("/_all_dbs")
+    etag = response.header("etag")
+    assert etag and client.get("/_all_dbs", headers={"If-None-Match": etag}).status == 304
+    rows = expect_json(client.get(f'/_dbs_info?start_key="{db}"&end_key="{db}"'))
+    assert [row["key"] for row in rows] == [db] and rows[0]["info"]["db_name"] == db
+    client.put("/zz")
+    assert client.get("/_all_dbs", headers={"If-None-Match": etag}).status == 200
+
+
+def test_uuids_cache_headers_and_count_reasons(client):
+    # CouchDB 3.4.3 (couch_httpd_misc_handlers:handle_uuids_req/1).
+    response = client.get("/_uuids?count=0")
+    assert expect_json(response) == {"uuids": []}
+    assert response.header("cache-control") == "no-cache"
+    assert response.header("expires") == "Mon, 01 Jan 1990 00:00:00 GMT"
+    assert response.header("etag")
+    for count in ("-1", "abc"):
+        expect_error(client.get(f"/_uuids?count={count}"), 400, "bad_request",
+                     "count must be a positive integer")
