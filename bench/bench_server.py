@@ -10,8 +10,9 @@ Servers, one at a time, each started and stopped inside the run: browsercouch ``
 ``--data TMPDIR`` (``file``), and the references: pouchdb-server in memory, and Apache CouchDB 3.4.3 from
 ``../shared/couchdb`` with one shard per database (``couchdb-q1``) and with its default two
 (``couchdb-q2``); the CouchDB columns are left out, saying why, where it is absent. CouchDB's databases are
-opened to anonymous clients, as browsercouch's loopback admin party is (``peers.py``). For each server
-(median of ``--repeat`` runs):
+opened to anonymous clients, as browsercouch's loopback admin party is (``peers.py``). The run is
+``--repeat`` rounds; each round starts every server in turn, warms it up and takes each metric once, and
+a value is the median of its rounds (the machine's other load then falls on every column alike):
 
   bulk insert    ``--docs`` ~300-byte docs, ``_bulk_docs`` in batches of 500, one keep-alive connection
   GET            ``--gets`` sequential GETs of random docs on one keep-alive connection (``http.client``)
@@ -160,10 +161,6 @@ def pouchdb(mode, db_url, n_docs):
     return result["seconds"]
 
 
-def median_of(repeat, measure):
-    return statistics.median(measure() for _ in range(repeat))
-
-
 def metric_rows(clients):
     """The table's rows: ``(key, label, unit, higher is better)``."""
     rows = [
@@ -180,14 +177,11 @@ def metric_rows(clients):
     return rows
 
 
-def concurrent_gets(db_url, n_docs, clients, args):
-    """``{load<N>, p99-<N>, client-cpu-<N>}``: medians of ``args.repeat`` runs of ``load.run_gets``."""
+def concurrent_gets(db_url, n_docs, clients, args, seed):
+    """``{load<N>, p99-<N>, client-cpu-<N>}`` of one ``load.run_gets`` run with N = ``clients``."""
     doc_ids = [f"doc-{i:06d}" for i in range(n_docs)]
-    runs = [load.run_gets(db_url, doc_ids, clients, args.load_requests, args.load_seconds, seed=seed)
-            for seed in range(args.repeat)]
-    return {f"load{clients}": statistics.median(run.rate for run in runs),
-            f"p99-{clients}": statistics.median(run.p99_ms for run in runs),
-            f"client-cpu-{clients}": statistics.median(run.client_cpu for run in runs)}
+    run = load.run_gets(db_url, doc_ids, clients, args.load_requests, args.load_seconds, seed=seed)
+    return {f"load{clients}": run.rate, f"p99-{clients}": run.p99_ms, f"client-cpu-{clients}": run.client_cpu}
 
 
 def warm_up(server, docs, args):
@@ -204,8 +198,9 @@ def warm_up(server, docs, args):
         print(f"    warm-up FAILED {exc}", flush=True)
 
 
-def measure_server(server, args):
-    """All metrics ``args`` picks for one running server: ``{key: value}``; a failed one maps to its error."""
+def measure_server(server, args, seed):
+    """One run of every metric ``args`` picks on a running server: ``{key: value}``, a failed one mapped to
+    its error. ``seed`` varies the concurrent GETs' documents from one round to the next."""
     docs = make_docs(args.docs)
     n = args.docs
     dbs = []
@@ -215,42 +210,40 @@ def measure_server(server, args):
         return dbs[-1]
 
     def read_db():
-        """The database reads go to: the first one a timed bulk insert filled, or else one filled here."""
+        """The database reads go to: the one the timed bulk insert filled, or else one filled here."""
         if not dbs:
             bulk_insert(fresh_db(), docs)
         return dbs[0]
 
-    def rate(count, measure):
-        return count / median_of(args.repeat, measure)
-
     warm_up(server, docs, args)
     # (metric group, keys given, measure() -> {key: value})
     steps = [
-        ("bulk", ("bulk",), lambda: {"bulk": rate(n, lambda: bulk_insert(fresh_db(), docs))}),
-        ("gets", ("gets",),
-         lambda: {"gets": rate(args.gets, lambda: sequential_gets(read_db(), args.gets, n))}),
-        ("changes", ("changes",),
-         lambda: {"changes": median_of(args.repeat, lambda: read_changes(read_db(), n))}),
-        ("pull", ("pull",), lambda: {"pull": rate(n, lambda: pouchdb("pull", read_db(), n))}),
-        ("push", ("push",), lambda: {"push": rate(n, lambda: pouchdb("push", fresh_db(), n))}),
-        *(("load", (f"load{c}", f"p99-{c}"), lambda c=c: concurrent_gets(read_db(), n, c, args))
+        ("bulk", ("bulk",), lambda: {"bulk": n / bulk_insert(fresh_db(), docs)}),
+        ("gets", ("gets",), lambda: {"gets": args.gets / sequential_gets(read_db(), args.gets, n)}),
+        ("changes", ("changes",), lambda: {"changes": read_changes(read_db(), n)}),
+        ("pull", ("pull",), lambda: {"pull": n / pouchdb("pull", read_db(), n)}),
+        ("push", ("push",), lambda: {"push": n / pouchdb("push", fresh_db(), n)}),
+        *(("load", (f"load{c}", f"p99-{c}"), lambda c=c: concurrent_gets(read_db(), n, c, args, seed))
           for c in args.clients),
     ]
-    units = {key: (label, unit) for key, label, unit, _ in metric_rows(args.clients)}
     results = {}
     for group, keys, measure in steps:
-        if group not in args.metrics:
-            continue
-        try:
-            values = measure()
-        except MEASURE_ERRORS as exc:
-            values = dict.fromkeys(keys, exc)
-        for key, value in values.items():
-            label, unit = units.get(key, (f"load client CPU, {key.rsplit('-', 1)[-1]} client(s)", "s/s"))
-            print(f"    {label}: {format_value(value, unit)} {unit}" if not isinstance(value, Exception)
-                  else f"    {label}: FAILED {value}", flush=True)
-        results.update(values)
+        if group in args.metrics:
+            try:
+                results.update(measure())
+            except MEASURE_ERRORS as exc:
+                results.update(dict.fromkeys(keys, exc))
+    print("    " + ", ".join(f"{key} {short_number(value)}" for key, value in results.items()), flush=True)
+    for key, value in results.items():
+        if isinstance(value, Exception):
+            print(f"    {key} FAILED: {value}", flush=True)
     return results
+
+
+def short_number(value):
+    if isinstance(value, Exception):
+        return "failed"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def client_ceiling(args):
@@ -295,23 +288,36 @@ def server_specs(args, workdir):
 
 
 def run_all(args, workdir):
-    """``({column: {key: value}}, [reference columns])``, every server measured in turn."""
-    results, reference_names = {}, []
-    for name, start, is_reference in server_specs(args, workdir):
-        print(f"{name}:", flush=True)
-        if is_reference:
-            reference_names.append(name)
-        try:
-            server = start()
-        except RuntimeError as exc:
-            print(f"    FAILED to start: {str(exc)[:2000]}", flush=True)
-            results[name] = {key: exc for key, *_ in metric_rows(args.clients)}
-            continue
-        try:
-            results[name] = measure_server(server, args)
-        finally:
-            server.stop()
-    return results, reference_names
+    """``({column: {key: value}}, [reference columns])``. ``args.repeat`` rounds, each starting every server
+    in turn and measuring each metric once; a value is the median of its rounds, so that load from
+    elsewhere on the machine, which comes and goes, falls on every column alike."""
+    specs = server_specs(args, workdir)
+    rounds = {name: [] for name, *_ in specs}
+    for round_no in range(args.repeat):
+        for name, start, _ in specs:
+            print(f"round {round_no + 1}/{args.repeat}, {name}:", flush=True)
+            try:
+                server = start()
+            except RuntimeError as exc:
+                print(f"    FAILED to start: {str(exc)[:2000]}", flush=True)
+                rounds[name].append({key: exc for key, *_ in metric_rows(args.clients)})
+                continue
+            try:
+                rounds[name].append(measure_server(server, args, seed=round_no))
+            finally:
+                server.stop()
+    results = {name: combine(runs) for name, runs in rounds.items()}
+    return results, [name for name, _, is_reference in specs if is_reference]
+
+
+def combine(runs):
+    """Each key's median over the rounds; a key that failed in any round is that round's error."""
+    combined = {}
+    for key in dict.fromkeys(key for run in runs for key in run):
+        values = [run.get(key, BenchError(f"{key} was not measured in every round")) for run in runs]
+        errors = [value for value in values if isinstance(value, Exception)]
+        combined[key] = errors[0] if errors else statistics.median(values)
+    return combined
 
 
 def format_value(value, unit):
@@ -408,7 +414,8 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=10_000, help="documents per database (default 10000)")
     parser.add_argument("--gets", type=int, default=2_000, help="sequential GETs (default 2000)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per metric, median taken (default 3)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds over all servers, each metric's median taken (default 3)")
     parser.add_argument("--servers", default=",".join(CANDIDATE_SERVERS + REFERENCE_SERVERS),
                         type=lambda text: _names(text, CANDIDATE_SERVERS + REFERENCE_SERVERS, "--servers"),
                         help="columns to run, comma-separated (default all: %(default)s)")
