@@ -29,14 +29,18 @@ MAX_WAIT_MS = 2**32 - 1
 # A sequence number SQLite can hold; anything larger cannot have come from this server.
 MAX_SEQ = 2**63 - 1
 FEEDS = ("normal", "longpoll", "continuous", "eventsource")
+# couch_changes:doc_ids_limit/0 ([couchdb] changes_doc_ids_optimization_threshold): up to this many doc
+# ids, CouchDB looks the documents up instead of reading every change, which shows in `pending`.
+DOC_IDS_FAST_PATH = 100
 
 
 class ChangesQuery:
     """The ``_changes`` parameters from the query string and, for POST, the JSON body (``None`` for a
     GET), read as
     ``chttpd_db:parse_changes_query/1`` reads them: a flag is on only when it is ``true`` (anything else
-    is off, never an error), a negative ``limit`` is no limit, ``feed=live`` is ``continuous``, and an
-    event source's ``Last-Event-ID`` header (a browser reconnecting) overrides ``since``."""
+    is off, never an error), a negative ``limit`` is no limit, ``feed=live`` is ``continuous``, an
+    event source's ``Last-Event-ID`` header (a browser reconnecting) overrides ``since``, and a
+    descending feed ignores ``since``."""
 
     def __init__(self, db, query, body, headers):
         feed = query.get("feed", "normal")
@@ -46,17 +50,19 @@ class ChangesQuery:
         since = query.get("since", query.get("last-event-id", "0"))
         if self.feed == "eventsource":
             since = headers.get("last-event-id", since)
-        self.since = _parse_since(since, db)
+        self.descending = _flag(query, "descending")
+        # fabric_view_changes:get_start_seq/2: a descending feed starts from the newest change, whatever
+        # `since` says (it is not even read).
+        self.since = 0 if self.descending else _parse_since(since, db)
         limit = query.int("limit", minimum=-MAX_SEQ)
         self.limit = None if limit is None or limit < 0 else limit
-        self.descending = _flag(query, "descending")
         self.all_leaves = query.get("style", "main_only") == "all_docs"
         self.include_docs = _flag(query, "include_docs")
         self.doc_options = {name: _flag(query, name) for name in ("conflicts", "attachments")}
         self.timeout = min(query.int("timeout", DEFAULT_TIMEOUT_MS), MAX_WAIT_MS) / 1000
         self.heartbeat = _parse_heartbeat(query.get("heartbeat"))
         _check_seq_interval(query.get("seq_interval"))
-        self.accept = _make_filter(db, query, body)
+        self.accept, self.visits_matches_only = _make_filter(db, query, body)
 
 
 def _flag(query, name):
@@ -105,21 +111,24 @@ def _parse_heartbeat(value):
 
 
 def _make_filter(db, query, body):
-    """A predicate ``accept(doc_id, tree) -> bool`` for the ``filter`` parameter, or ``None``."""
+    """``(accept, visits_matches_only)``: a predicate ``accept(doc_id, tree) -> bool`` for the ``filter``
+    parameter, or ``None``; and whether CouchDB would visit only the matching documents
+    (``couch_changes:send_changes_doc_ids/6``, ``send_changes_design_docs/6``: for ``_design``, and for up
+    to ``DOC_IDS_FAST_PATH`` doc ids), so counting as pending every change since ``since`` not sent."""
     name = query.get("filter", "")
     if name == "":
-        return None
+        return None, False
     if name == "_doc_ids":
         doc_ids = query.json("doc_ids") if body is None else body.get("doc_ids")
         if not isinstance(doc_ids, list) or not all(isinstance(i, str) for i in doc_ids):
             # couch_changes: every element must be a string too.
             raise BadRequest("`doc_ids` filter parameter is not a list of doc ids.")
         wanted = set(doc_ids)
-        return lambda doc_id, tree: doc_id in wanted
+        return (lambda doc_id, tree: doc_id in wanted), len(doc_ids) <= DOC_IDS_FAST_PATH
     if name == "_selector":
-        return _selector_filter(db, body)
+        return _selector_filter(db, body), False
     if name == "_design":
-        return lambda doc_id, tree: doc_id.startswith("_design/")
+        return (lambda doc_id, tree: doc_id.startswith("_design/")), True
     if name.startswith("_"):
         raise BadRequest("unknown builtin filter name")
     _check_design_filter(db, name)
@@ -200,51 +209,61 @@ def _row(db, q, doc_id, seq, winner, deleted, tree):
 
 
 def _scan(db, q, since, limit):
-    """Rows after ``since`` that pass the filter, at most ``limit``; returns ``(rows, last_seq)``."""
-    rows, last_seq = [], since
+    """Rows after ``since`` that pass the filter, at most ``limit``; returns ``(rows, last_seq,
+    pending)``, as CouchDB's (``fabric_rpc:changes/4``) would be:
+
+    - a descending feed starts from the newest change, and a ``limit`` of 0 reads nothing, so then
+      ``last_seq`` is where the feed starts, filtered or not;
+    - ``pending`` is the changes from the start onwards (all of them when descending) less those the
+      feed walked: every change it read, or only the ones it sent where CouchDB visits the matching
+      documents alone (``q.visits_matches_only``); walking those newest first, ``last_seq`` moves
+      with the rows sent only.
+    """
+    rows, last_seq, walked = [], db.update_seq if q.descending else since, 0
+    ahead = db.storage.count_after_seq(0 if q.descending else since)
+    if limit == 0:
+        return rows, last_seq, ahead
     for doc_id, seq, winner, deleted, tree in db.changes(since, descending=q.descending,
                                                          limit=None if q.accept else limit):
-        last_seq = seq
-        if q.accept is None or q.accept(doc_id, tree):
+        accepted = q.accept is None or q.accept(doc_id, tree)
+        if accepted or not q.visits_matches_only:
+            walked += 1
+        if accepted or not (q.visits_matches_only and q.descending):
+            last_seq = seq
+        if accepted:
             rows.append(_row(db, q, doc_id, seq, winner, deleted, tree))
             if limit is not None and len(rows) >= limit:
                 break
-    return rows, last_seq
+    return rows, last_seq, ahead - walked
 
 
 async def _normal(db, q):
-    rows, last_seq = _scan(db, q, q.since, q.limit)
-    for chunk in _results_body(db, q, rows, last_seq):
+    for chunk in _results_body(db, *_scan(db, q, q.since, q.limit)):
         yield chunk
 
 
-def _pending(db, q, last_seq):
-    """Changes the feed has not reached: those after ``last_seq``, or before it for a ``descending``
-    feed (``fabric_rpc:changes/4`` counts down from all changes as it walks)."""
-    if db.closed:
-        return 0
-    if q.descending:
-        return db.storage.count_after_seq(0) - db.storage.count_after_seq(max(last_seq - 1, 0))
-    return db.storage.count_after_seq(last_seq)
-
-
-def _results_body(db, q, rows, last_seq):
+def _results_body(db, rows, last_seq, pending):
     yield b'{"results":[\n'
     yield b",\n".join(dumps(row)[:-1] for row in rows)
-    yield b'\n],\n"last_seq":%d,"pending":%d}\n' % (last_seq, _pending(db, q, last_seq))
+    yield b'\n],\n"last_seq":%d,"pending":%d}\n' % (last_seq, 0 if db.closed else pending)
 
 
 async def _longpoll(db, q):
-    since, deadline, rows = q.since, time.monotonic() + q.timeout, []
+    """Scan, and while nothing passed, wait and scan again. A scan that found nothing new keeps the
+    ``pending`` of the one before (CouchDB reports its first pass's count when a wait times out)."""
+    since, deadline, rows, pending = q.since, time.monotonic() + q.timeout, [], None
     while not db.closed:
-        rows, since = _scan(db, q, since, q.limit)
+        rows, last_seq, ahead = _scan(db, q, since, q.limit)
+        if pending is None or rows or last_seq != since:
+            pending = ahead
+        since = last_seq
         remaining = deadline - time.monotonic()
         if rows or remaining <= 0 or q.descending:
             break
         if not await db.wait_for_change(since, min(remaining, q.heartbeat or remaining)):
             if q.heartbeat:
                 yield b"\n"
-    for chunk in _results_body(db, q, rows, since):
+    for chunk in _results_body(db, rows, since, pending or 0):
         yield chunk
 
 
@@ -257,10 +276,14 @@ def _event(row):
 
 
 async def _continuous(db, q, encode):
+    """Scan, send, wait, until ``limit``, ``timeout``, the client or the database goes. The last line
+    says where the feed got to, which without a single scan is where it starts (``_scan``)."""
+    _, last_seq, pending = _scan(db, q, q.since, 0)
     since, sent = q.since, 0
     idle_since = time.monotonic()
     while (q.limit is None or sent < q.limit) and not db.closed:
-        rows, since = _scan(db, q, since, None if q.limit is None else q.limit - sent)
+        rows, last_seq, pending = _scan(db, q, since, None if q.limit is None else q.limit - sent)
+        since = last_seq
         for row in rows:
             yield encode(row)
         sent += len(rows)
@@ -276,4 +299,4 @@ async def _continuous(db, q, encode):
                 break
             yield b"\n" if encode is _line else b"event: heartbeat\ndata: \n\n"
     if encode is _line:
-        yield dumps({"last_seq": since, "pending": _pending(db, q, since)})
+        yield dumps({"last_seq": last_seq, "pending": 0 if db.closed else pending})

@@ -149,10 +149,12 @@ def _as_id(bound):
 
 
 def _shown(value, decoded):
-    """A value as Erlang's ``~p`` shows it in CouchDB's messages: ``"text"`` from a query string,
-    ``<<"text">>`` from a JSON body."""
+    """A value as Erlang's ``~p`` shows it in CouchDB's messages: ``"text"`` from a query string (``[]``
+    when empty: a string is a list there), ``<<"text">>`` from a JSON body."""
     if not isinstance(value, str):
         return dumps(value).decode().rstrip("\n")
+    if value == "" and not decoded:
+        return "[]"
     quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"<<{quoted}>>" if decoded else quoted
 
@@ -238,14 +240,14 @@ async def refuse_local_attachment(req):
 
 
 async def _all_docs_chunks(db, q, start, end, total):
-    """The body: ``offset`` is ``null`` with ``keys`` (CouchDB reads those one by one), else the live
-    documents before the first row, which a ``skip`` moves forward but never past the range."""
+    """The body: ``offset`` and ``update_seq`` are ``null`` with ``keys`` (CouchDB reads those one by
+    one), else ``offset`` is the live documents before ``start`` plus ``skip``, at most ``total``
+    (``fabric_view_all_docs``: the skip is added whether or not the range had that many rows)."""
     if q.keys is not None:
         offset = b"null"
         rows = _rows_for_keys(db, q)
     else:
-        skipped = min(q.skip, _count_in_range(db, start, end, q)) if q.skip else 0
-        offset = b"%d" % (db.storage.count_before(start, q.descending) + skipped)
+        offset = b"%d" % min(total, db.storage.count_before(start, q.descending) + q.skip)
         rows = _rows_for_range(db, q, start, end)
     yield b'{"total_rows":%d,"offset":%s,"rows":[\r\n' % (total, offset)
     first = True
@@ -255,18 +257,8 @@ async def _all_docs_chunks(db, q, start, end, total):
         first = False
     tail = b'\r\n]'
     if q.update_seq:
-        tail += b',"update_seq":%d' % db.update_seq
+        tail += b',"update_seq":' + (b"null" if q.keys is not None else b"%d" % db.update_seq)
     yield tail + b"}\n"
-
-
-def _count_in_range(db, start, end, q):
-    """How many live documents lie from ``start`` to ``end`` in the query's direction."""
-    if end is None:
-        upto = db.doc_count
-    else:
-        found = db.lookup(end) if q.inclusive_end else None
-        upto = db.storage.count_before(end, q.descending) + (found is not None and not found[1])
-    return max(0, upto - db.storage.count_before(start, q.descending))
 
 
 def _rows_for_range(db, q, start, end):

@@ -51,8 +51,8 @@ def test_descending(client, three):
     assert _ids(client.get(f"/{three}/_changes?descending=true&limit=1").json()) == ["a"]
 
 
-@pytest.mark.parametrize("since, expected", [("", b'"id":"a"'), ("&since=1", b"")],
-                         ids=["from the newest", "below every change"])
+@pytest.mark.parametrize("since, expected", [("", b'"id":"a"'), ("&since=1", b'"id":"a"')],
+                         ids=["from the newest", "since ignored"])
 @pytest.mark.parametrize("feed", ["longpoll", "continuous", "eventsource"])
 def test_waiting_feeds_make_one_pass_when_descending(client, three, feed, since, expected):
     """Newest first there is no next change to wait for: one pass, at once, even with a heartbeat (a
@@ -61,6 +61,14 @@ def test_waiting_feeds_make_one_pass_when_descending(client, three, feed, since,
     response = client.get(f"/{three}/_changes?feed={feed}&descending=true&heartbeat=1000{since}")
     assert response.status == 200 and time.monotonic() - started < 5
     assert expected in response.body
+
+
+@pytest.mark.parametrize("since", ["0", "2", "now", "garbage"])
+def test_descending_ignores_since(client, three, since):
+    # CouchDB 3.4.3 (fabric_view_changes:get_start_seq/2) starts a descending feed at the newest change
+    # and does not read `since` at all.
+    body = expect_json(client.get(f"/{three}/_changes?descending=true&since={since}"))
+    assert _ids(body) == ["a", "c", "b"] and body["pending"] == 0
 
 
 def test_include_docs_and_deleted(client, three):
@@ -220,6 +228,48 @@ def test_pending_counts_what_the_feed_did_not_reach(client, three):
     assert client.get(f"/{three}/_changes?descending=true").json()["pending"] == 0
     response = client.get(f"/{three}/_changes?feed=continuous&limit=1")
     assert json.loads(response.body.splitlines()[-1])["pending"] == 2
+
+
+def test_pending_of_filters_that_visit_only_matching_documents(client, three):
+    # CouchDB 3.4.3 looks up _doc_ids (up to 100) and design documents instead of reading every change,
+    # and counts as pending every change since `since` it did not send.
+    body = client.get(f'/{three}/_changes?filter=_doc_ids&doc_ids=["a","zz"]').json()
+    assert _ids(body) == ["a"] and body["pending"] == 2
+    assert client.get(f"/{three}/_changes?filter=_design").json()["pending"] == 3
+    many = ["a"] + [f"x{n}" for n in range(100)]
+    body = client.post(f"/{three}/_changes?filter=_doc_ids", json={"doc_ids": many}).json()
+    assert _ids(body) == ["a"] and body["pending"] == 0
+    response = client.get(f'/{three}/_changes?feed=continuous&filter=_doc_ids&doc_ids=["b"]&timeout=10')
+    assert json.loads(response.body.splitlines()[-1])["pending"] == 2
+
+
+@pytest.mark.parametrize("query, ids, last", [
+    ('filter=_doc_ids&doc_ids=["b"]', ["b"], 2),
+    ('filter=_doc_ids&doc_ids=["zz"]', [], 4),
+    ("filter=_design", [], 4),
+])
+def test_descending_doc_ids_last_seq(client, three, query, ids, last):
+    # CouchDB 3.4.3 walks only the matching documents here: last_seq is the last one sent, or the
+    # newest change when none is.
+    body = expect_json(client.get(f"/{three}/_changes?descending=true&{query}"))
+    assert _ids(body) == ids and _seq(body["last_seq"]) == last
+
+
+def test_longpoll_that_times_out_keeps_its_first_pending(client, three):
+    # CouchDB 3.4.3: a filtered longpoll that waited in vain reports the pending count of its first pass.
+    query = 'feed=longpoll&timeout=50&filter=_doc_ids&doc_ids=["zz"]'
+    body = expect_json(client.get(f"/{three}/_changes?{query}"))
+    assert body["results"] == [] and body["pending"] == 3
+
+
+def test_limit_zero_reads_nothing(client, three):
+    # CouchDB 3.4.3: last_seq stays where the feed starts (since, or the newest change when descending),
+    # with a filter too.
+    for query in ("limit=0", 'limit=0&filter=_doc_ids&doc_ids=["a"]', "limit=0&filter=_design"):
+        body = expect_json(client.get(f"/{three}/_changes?since=1&{query}"))
+        assert body["results"] == [] and _seq(body["last_seq"]) == 1
+        body = expect_json(client.get(f"/{three}/_changes?descending=true&{query}"))
+        assert body["results"] == [] and _seq(body["last_seq"]) == 4
 
 
 def test_post_must_be_json(client, three):
