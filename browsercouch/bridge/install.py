@@ -3,13 +3,18 @@
 A browser finds a native messaging host by a JSON manifest named ``<HOST_NAME>.json`` in a per-user
 directory of its own (Chromium-family browsers also in ``<user-data-dir>/NativeMessagingHosts/`` of the
 profile they run with). The manifest's ``path`` must be an absolute executable with no arguments, so a
-two-line wrapper script next to it runs ``python -m browsercouch.bridge`` with this very interpreter.
+two-line wrapper script next to it runs ``python -m browsercouch.bridge`` with this very interpreter and
+this very copy of browsercouch: an installed one is found by the interpreter itself; any other (a
+source checkout run with ``python -m``) goes on ``PYTHONPATH``. The extension the manifest admits is the
+one its fixed id names, wherever it was loaded from (``browsercouch browser``, or by hand from
+``browsercouch extension-path``).
 Windows keeps the manifest's location in the registry instead: not supported here.
 """
 
 import json
 import os
 import shlex
+import site
 import sys
 from pathlib import Path
 
@@ -32,8 +37,8 @@ BROWSERS = {
 }
 WRAPPER = "browsercouch-bridge"
 DESCRIPTION = "browsercouch socket bridge: lends the serving browser page a listening TCP socket"
-# The directory that holds the browsercouch package, so that the wrapper runs this very copy of it.
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
+# The directory this browsercouch package is imported from.
+IMPORT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def manifest_dir(browser, user_data_dir=None, home=None, platform=sys.platform):
@@ -61,10 +66,14 @@ def manifest(browser, path):
     return document
 
 
-def wrapper_script(python=sys.executable, root=PACKAGE_ROOT):
-    """The wrapper: this interpreter, and (from a source checkout) this checkout on its path."""
+def _site_dirs():
+    return {Path(path).resolve() for path in (*site.getsitepackages(), site.getusersitepackages())}
+
+
+def wrapper_script(python=sys.executable, root=IMPORT_ROOT):
+    """The wrapper: this interpreter, with ``root`` on its path unless it is one of its site directories."""
     lines = ["#!/bin/sh", "# Written by `browsercouch install-bridge`: runs the browsercouch socket bridge."]
-    if (root / "pyproject.toml").is_file():
+    if root not in _site_dirs():
         lines.append(f"export PYTHONPATH={shlex.quote(str(root))}${{PYTHONPATH:+:$PYTHONPATH}}")
     lines.append(f"exec {shlex.quote(python)} -m browsercouch.bridge \"$@\"")
     return "\n".join(lines) + "\n"
