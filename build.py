@@ -3,10 +3,13 @@
 
     python build.py                  set up only
     python build.py test [ARGS]      set up, then ruff and pytest ARGS (exit non-zero on any failure)
-    python build.py serve [ARGS]     set up, then serve: `browsercouch browser ARGS` (Chromium with the
-                                     extension is the server) when Chromium is installed, else the
-                                     native `browsercouch serve ARGS`; `serve --native [ARGS]` forces
-                                     the native server
+    python build.py serve [ARGS]     set up what serving needs, then serve: `browsercouch browser ARGS`
+                                     (Chromium with the extension is the server) when Chromium is
+                                     installed, else the native `browsercouch serve ARGS`;
+                                     `serve --native [ARGS]` forces the native server
+    python build.py bundle           set up only the browser half that ships in the package
+                                     (browsercouch/extension/: the extension, the web app and its
+                                     Pyodide); the build backend (build_backend.py) runs it first
     python build.py bench [NAME [ARGS]]
                                      set up, then the benchmarks: bench/bench_server.py,
                                      bench/bench_replicate.py, bench/bench_browser.py (headless
@@ -16,16 +19,18 @@
 Set-up is the table ``STEPS``. A step names the files its result depends on and where it keeps its stamp
 (a hash of those files); it runs only when the stamp is missing or stale. Stamps live inside what the step
 produces, so deleting ``.venv`` or ``node_modules`` re-runs the step that made it. Add a step by adding a
-row.
+row. Long steps show the tools' own progress (pip, npm); each step says how long it took.
 """
 
 import hashlib
 import importlib.util
 import os
+import runpy
 import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -36,8 +41,10 @@ VENV_BIN = VENV / "bin"
 VENV_PYTHON = VENV_BIN / "python"
 NODE_DIR = ROOT / "tests" / "node"
 WEB_DIST = ROOT / "web" / "dist"
+# The browser half that ships in the package (browsercouch/bundled.py).
+BUNDLE = ROOT / "browsercouch" / "extension"
 STAMP_NAME = ".browsercouch-build-stamp"
-LINT_PATHS = ("browsercouch", "tests", "bench", "web", "build.py")
+LINT_PATHS = ("browsercouch", "tests", "bench", "web", "build.py", "build_backend.py")
 
 
 class BuildError(Exception):
@@ -68,8 +75,20 @@ def make_venv():
     run(sys.executable, "-m", "venv", VENV)
 
 
+def pip_install(*requirements):
+    # Not --quiet: on a fresh machine this is the longest wait, and pip's lines show it moving.
+    run(VENV_PYTHON, "-m", "pip", "install", "--disable-pip-version-check", *requirements)
+
+
 def install_python_deps():
-    run(VENV_PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[test]")
+    # The package alone, editable: all that serving needs.
+    pip_install("-e", ".")
+
+
+def install_test_deps():
+    # The test extras on top, named here rather than as `-e .[test]`, which would build the package again.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pip_install(*project["optional-dependencies"]["test"])
 
 
 def install_node_deps():
@@ -89,33 +108,41 @@ def install_chromium():
     run(*apt)
 
 
-def build_pyodide_dist():
-    # web/build_dist.py: the Pyodide core from npm, pinned pure wheels from PyPI, our wheel, a pruned lock.
-    need("npm")
-    spec = importlib.util.spec_from_file_location("build_dist", ROOT / "web" / "build_dist.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    try:
-        module.build(str(VENV_PYTHON))
-    except RuntimeError as error:
-        raise BuildError(str(error)) from error
-
-
-def build_extension():
-    # web/build_extension.py: the web app (and web/dist) copied into the extension, web/extension/app/.
-    build_extension_module().build()
-
-
-def build_extension_module():
-    spec = importlib.util.spec_from_file_location("build_extension", ROOT / "web" / "build_extension.py")
+def web_script(name):
+    """One of web/'s build scripts (web/NAME.py), as a module; its ``RuntimeError``s become ``BuildError``s
+    where ``run_web_script`` calls it."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "web" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def extension_sources():
-    """What the extension's copy of the app is made of (web/dist by its build stamp, not its 16 MB)."""
-    return ("web/build_extension.py", *build_extension_module().sources())
+def run_web_script(name, function, *args):
+    try:
+        getattr(web_script(name), function)(*args)
+    except RuntimeError as error:
+        raise BuildError(str(error)) from error
+
+
+def install_pyodide_core():
+    # The npm package pyodide, pinned in web/package.json: kept until that changes, not fetched per dist.
+    need("npm")
+    run_web_script("build_dist", "install_npm_core")
+
+
+def build_pyodide_dist():
+    # web/build_dist.py: the Pyodide core from npm, pinned pure wheels from PyPI, our wheel, a pruned lock.
+    run_web_script("build_dist", "build", str(VENV_PYTHON))
+
+
+def build_bundle():
+    # web/build_extension.py: the extension, the web app and its part of web/dist, in browsercouch/extension/.
+    run_web_script("build_extension", "build")
+
+
+def bundle_sources():
+    """What the bundle is made of (web/dist by its build stamp, not its 16 MB)."""
+    return ("web/build_extension.py", *web_script("build_extension").sources())
 
 
 def package_sources():
@@ -130,22 +157,28 @@ class Step:
     stamp: Path  # inside the step's output, so removing the output re-runs the step
     action: Callable[[], None]
     salt: str = ""  # anything else the result depends on
-    serve: bool = False  # `python build.py serve` needs it (the rest is for tests and benchmarks)
 
 
+NPM_PYODIDE = ("web/package.json", "web/package-lock.json")
 STEPS = (
-    Step("python venv", (), VENV / STAMP_NAME, make_venv, salt=sys.version, serve=True),
+    Step("python venv", (), VENV / STAMP_NAME, make_venv, salt=sys.version),
     Step("python packages", ("pyproject.toml",), VENV / f"{STAMP_NAME}-packages", install_python_deps,
-         salt=sys.version, serve=True),
+         salt=sys.version),
+    Step("python test packages", ("pyproject.toml",), VENV / f"{STAMP_NAME}-test-packages", install_test_deps,
+         salt=sys.version),
     Step("npm reference peers", ("tests/node/package.json", "tests/node/package-lock.json"),
          NODE_DIR / "node_modules" / STAMP_NAME, install_node_deps),
     Step("chromium", (), VENV / f"{STAMP_NAME}-chromium", install_chromium),
-    Step("pyodide dist", ("web/package.json", "web/package-lock.json", "web/build_dist.py", "pyproject.toml",
+    Step("pyodide core", NPM_PYODIDE, ROOT / "web" / "node_modules" / STAMP_NAME, install_pyodide_core),
+    Step("pyodide dist", (*NPM_PYODIDE, "web/build_dist.py", "pyproject.toml", "build_backend.py",
                           *package_sources()),
          WEB_DIST / STAMP_NAME, build_pyodide_dist),
-    Step("browser extension", extension_sources(), ROOT / "web" / "extension" / "app" / STAMP_NAME,
-         build_extension),
+    Step("bundle", bundle_sources(), BUNDLE / STAMP_NAME, build_bundle),
 )
+# What `python build.py serve` sets up first (the rest is for tests and benchmarks), and what the package's
+# browser half needs (the venv's pip downloads the wheels for Pyodide and builds ours).
+SERVE_STEPS = ("python venv", "python packages")
+BUNDLE_STEPS = ("python venv", "pyodide core", "pyodide dist", "bundle")
 
 
 def fingerprint(step):
@@ -158,9 +191,10 @@ def fingerprint(step):
     return digest.hexdigest()
 
 
-def set_up(only_serving=False, names=None):
+def set_up(names=None):
+    """Run the steps named (all when ``None``) that are not up to date, in ``STEPS``' order."""
     for step in STEPS:
-        if (only_serving and not step.serve) or (names is not None and step.name not in names):
+        if names is not None and step.name not in names:
             continue
         if step.stamp.exists() and step.stamp.read_text() == fingerprint(step):
             continue
@@ -193,7 +227,7 @@ def cmd_test(args):
 
 
 # What `browsercouch browser` needs beyond the serving steps (Chromium itself is used only if installed).
-BROWSER_STEPS = ("pyodide dist", "browser extension")
+BROWSER_STEPS = ("pyodide core", "pyodide dist", "bundle")
 
 
 def cmd_serve(args):
@@ -220,6 +254,13 @@ def browser_unavailable():
     return None
 
 
+def cmd_bundle(args):
+    if args:
+        raise BuildError(f"unexpected arguments: {' '.join(args)}")
+    log(f"the browser half is in {BUNDLE.relative_to(ROOT)}")
+    return 0
+
+
 BENCHMARKS = ("server", "replicate", "browser", "extension")
 
 
@@ -232,7 +273,10 @@ def cmd_bench(args):
     return 0
 
 
-COMMANDS = {"setup": cmd_setup, "test": cmd_test, "serve": cmd_serve, "bench": cmd_bench}
+COMMANDS = {"setup": cmd_setup, "test": cmd_test, "serve": cmd_serve, "bundle": cmd_bundle,
+            "bench": cmd_bench}
+# The steps a command sets up before it runs; every step for the others.
+COMMAND_STEPS = {"serve": SERVE_STEPS, "bundle": BUNDLE_STEPS}
 
 
 def main(argv):
@@ -244,12 +288,25 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        set_up(only_serving=name == "serve")
+        set_up(names=COMMAND_STEPS.get(name))
         return COMMANDS[name](args)
     except BuildError as exc:
         log(f"error: {exc}")
         return 1
 
 
+def run_pypa_build():
+    """``python -m build`` here finds this file before the PyPA ``build`` package (``python -m build`` makes
+    the sdist and the wheel): hand over to that package, as if this file were not on the path."""
+    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != ROOT]
+    if importlib.util.find_spec("build") is None:
+        sys.exit("python -m build needs the build package: pip install build, or after `python build.py` "
+                 "run .venv/bin/python -m build")
+    runpy.run_module("build", run_name="__main__", alter_sys=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    if __spec__ is not None:  # run as `python -m build`, not as `python build.py`
+        run_pypa_build()
+    else:
+        sys.exit(main(sys.argv[1:]))

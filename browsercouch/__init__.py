@@ -5,4 +5,6 @@ HTTP API as one ASGI application), ``http`` (a sans-IO HTTP/1.1 driver that runs
 byte stream). ``cli`` is the native entry point.
 """
 
+# The one place the version is written: pyproject.toml, the server's welcome (vendor.version), the
+# extension's manifest and the web app's footer (its wheel's version in the Pyodide lock) take it from here.
 __version__ = "0.1.0"

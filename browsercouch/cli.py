@@ -1,7 +1,9 @@
 """The ``browsercouch`` command: ``browsercouch serve`` runs the CouchDB-compatible server natively;
 ``browsercouch replicate SOURCE TARGET`` and ``browsercouch sync A B`` run replications;
 ``browsercouch web`` serves the web app, which runs browsercouch inside the browser tab;
-``browsercouch browser`` makes Chromium itself the server (the extension and its socket bridge).
+``browsercouch browser`` makes Chromium itself the server (the extension and its socket bridge);
+``browsercouch extension-path`` and ``extension-zip OUT.zip`` hand the extension to other browsers.
+The web app and the extension ship inside the package (``bundled``).
 
 This is the only module that imports uvicorn (native serving); the browser runtime serves the same
 ``CouchApp`` through ``browsercouch.http``'s h11 driver instead.
@@ -17,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
+from . import __version__, bundled
 from .api import CouchApp
 from .api.auth import format_admin_hash, hash_password, parse_admin_hash
 from .errors import CouchError
@@ -32,8 +34,6 @@ DEFAULT_DATA_DIR = "./browsercouch-data"
 DEFAULT_WEB_PORT = 8000
 DEFAULT_BROWSER_PORT = 61984
 DEFAULT_PROFILE = "./browsercouch-profile"
-# The web app in a source checkout; `python build.py` builds its web/dist (Pyodide and our wheel).
-WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
 
 def build_parser():
@@ -70,7 +70,8 @@ def build_parser():
     web.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     web.add_argument("--port", type=int, default=DEFAULT_WEB_PORT,
                      help=f"port (default {DEFAULT_WEB_PORT}; 0 picks a free one)")
-    web.add_argument("--root", type=Path, default=WEB_ROOT, help="the web app's directory (default: web/)")
+    web.add_argument("--root", type=Path, default=bundled.WEB_APP_DIR,
+                     help="the web app's directory (default: the one installed with browsercouch)")
     web.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     _bridge_commands(commands)
     browser = commands.add_parser(
@@ -87,6 +88,15 @@ def build_parser():
                          help=f"the Chromium profile directory (default {DEFAULT_PROFILE})")
     browser.add_argument("--headless", action="store_true", help="run Chromium without a window")
     browser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    commands.add_parser(
+        "extension-path", help="print the folder of the browsercouch extension, unpacked",
+        description="Print the folder of the browsercouch extension (it carries the web app and Pyodide), "
+        "for a browser's \"Load unpacked\" (chrome://extensions, developer mode); then run "
+        "`browsercouch install-bridge --browser NAME` so that it can serve.")
+    extension_zip = commands.add_parser(
+        "extension-zip", help="write the browsercouch extension as a zip file",
+        description="Write the browsercouch extension as a zip file, manifest.json at its top.")
+    extension_zip.add_argument("out", type=Path, metavar="OUT.zip")
     return parser
 
 
@@ -227,6 +237,8 @@ def serve(args):
 
 def web(args):
     """Serve the web app's static files. The databases live in the browser, not here."""
+    if args.root == bundled.WEB_APP_DIR and bundled.missing_reason():
+        raise SystemExit(f"browsercouch: {bundled.missing_reason()}")
     if not (args.root / "dist" / "pyodide.mjs").is_file():
         raise SystemExit(f"browsercouch: {args.root / 'dist'} is not built: run `python build.py` first")
     sock = _bind(args.host, args.port)
@@ -371,18 +383,34 @@ def replicate_command(args):
     return asyncio.run(_run_replications(args, pairs))
 
 
+# --- the extension, for other browsers -----------------------------------------------------------------
+
+def _bundled_extension():
+    reason = bundled.missing_reason()
+    if reason:
+        raise SystemExit(f"browsercouch: {reason}")
+    return bundled.EXTENSION_DIR
+
+
+def extension_path_command(args):
+    print(_bundled_extension())
+    return 0
+
+
+def extension_zip_command(args):
+    count = bundled.write_extension_zip(args.out, _bundled_extension())
+    print(f"wrote {args.out} ({count} files, {args.out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+COMMANDS = {
+    "serve": serve, "web": web, "replicate": replicate_command, "sync": replicate_command,
+    "browser": browser_command, "bridge": bridge_command, "install-bridge": install_bridge_command,
+    "extension-path": extension_path_command, "extension-zip": extension_zip_command,
+}
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper()))
-    if args.command == "serve":
-        serve(args)
-    elif args.command == "web":
-        web(args)
-    elif args.command in ("replicate", "sync"):
-        sys.exit(replicate_command(args))
-    elif args.command == "browser":
-        sys.exit(browser_command(args))
-    elif args.command == "bridge":
-        sys.exit(bridge_command(args))
-    elif args.command == "install-bridge":
-        sys.exit(install_bridge_command(args))
+    logging.basicConfig(level=getattr(logging, getattr(args, "log_level", "warning").upper()))
+    sys.exit(COMMANDS[args.command](args))

@@ -1,9 +1,10 @@
 """``browsercouch browser``: the browser becomes the server, in one command.
 
 It registers the socket bridge with a Chromium profile (``bridge.install``), starts Chromium with the
-extension (``web/extension/``) loaded, opens the extension's start URL, which makes it serve its
-databases on ``--port``; then it waits until that port answers with browsercouch's welcome, prints the
-URL, and keeps Chromium running until Ctrl-C or until the browser is closed.
+extension that ships in the package (``bundled.EXTENSION_DIR``) loaded, opens the extension's start URL,
+which makes it serve its databases on ``--port``; then it waits until that port answers with
+browsercouch's welcome, prints the URL, and keeps Chromium running until Ctrl-C or until the browser is
+closed.
 
 The start URL cannot go on Chromium's command line: the first tab navigates before the extension is
 loaded and shows an error page. So Chromium runs with ``--remote-debugging-pipe`` (the DevTools protocol
@@ -20,17 +21,19 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
+from . import bundled
 from .bridge import EXTENSION_ID, install
 
 __all__ = ["EXTENSION_DIR", "find_chromium", "launch", "missing_reason"]
 
-EXTENSION_DIR = Path(__file__).resolve().parent.parent / "web" / "extension"
+EXTENSION_DIR = bundled.EXTENSION_DIR
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 # Always (DESIGN.md section 6): without the background-networking flags Chromium keeps calling home.
 QUIET_FLAGS = ("--no-first-run", "--no-default-browser-check", "--disable-background-networking",
@@ -54,9 +57,7 @@ def missing_reason():
     """Why ``browsercouch browser`` cannot run here, or ``None``."""
     if find_chromium() is None:
         return "Chromium is not installed (Debian: apt install chromium)"
-    if not (EXTENSION_DIR / "app" / "dist" / "pyodide.mjs").is_file():
-        return f"the extension's web app is not built ({EXTENSION_DIR / 'app'}): run `python build.py`"
-    return None
+    return bundled.missing_reason(EXTENSION_DIR)
 
 
 def start_url(port, lan, admin):
@@ -176,6 +177,11 @@ def say(text):
     print(text, flush=True)
 
 
+def progress(text):
+    """What the command is waiting for, on stderr: the first start on a profile takes a while."""
+    print(f"browsercouch browser: {text}", file=sys.stderr, flush=True)
+
+
 def launch(*, port, lan, profile, headless, admin=None, out=say):
     """Run Chromium serving on ``port`` until it exits or Ctrl-C; return its exit status."""
     profile = Path(profile).expanduser().resolve()
@@ -183,6 +189,7 @@ def launch(*, port, lan, profile, headless, admin=None, out=say):
     if lan:
         admin = lan_admin(profile, admin)
     devtools = DevToolsPipe()
+    progress(f"starting Chromium on the profile {profile}")
     process = subprocess.Popen(chromium_command(profile, headless), stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(3, 4),
                                preexec_fn=devtools.child_setup, start_new_session=True)
@@ -196,6 +203,7 @@ def launch(*, port, lan, profile, headless, admin=None, out=say):
                 raise RuntimeError(f"Chromium exited with status {process.returncode} at start (is another "
                                    f"Chromium running on the profile {profile}?)") from None
             raise error
+        progress("the extension is loading Pyodide and its databases (5-10 s on a new profile)")
         welcome = wait_until_serving(process, port)
         out(f"browsercouch browser listening on http://127.0.0.1:{port}/ (Chromium, profile {profile}, "
             f"server uuid {welcome.get('uuid')})")

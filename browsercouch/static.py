@@ -1,4 +1,5 @@
-"""An ASGI app serving one directory's files: what ``browsercouch web`` serves the web app (``web/``) with.
+"""An ASGI app serving one directory's files: what ``browsercouch web`` serves the web app with (by default
+the one that ships in the package, ``bundled.WEB_APP_DIR``).
 
 GET and HEAD only; ``/`` is ``index.html``; nothing outside the directory (no ``..``, no symlinks out);
 the MIME types a Pyodide app needs (``.wasm`` must be ``application/wasm`` for streaming compilation,

@@ -1,6 +1,7 @@
 """Build ``web/dist/``: an offline Pyodide with browsercouch, from our own files. Standard library only.
 
-    python web/build_dist.py [PYTHON]     (``python build.py`` runs it as the "pyodide dist" step)
+    python web/build_dist.py [PYTHON]     (``python build.py`` runs it as the "pyodide core" and
+                                          "pyodide dist" steps)
 
 ``dist/`` gets:
 
@@ -9,7 +10,8 @@
   ``python_stdlib.zip``;
 - the pure-Python wheels in ``WHEELS``, pinned, downloaded from PyPI with ``PYTHON -m pip download``
   (the npm package ships no wheels, see DESIGN.md section 4);
-- our own wheel, ``PYTHON -m pip wheel --no-deps .``;
+- our own wheel: the Python code alone (``-C bundle=omit``, see ``build_backend.py``), built from a copy
+  of it so that the browser half a checkout holds in ``browsercouch/extension/`` never goes in;
 - ``pyodide-lock.json``: npm's lock rewritten to list exactly the shipped wheels. Every other entry is
   dropped, so ``loadPackage`` never falls back to a CDN: a missing package is an error, not a download.
 
@@ -67,19 +69,27 @@ def install_npm_core():
 
 def download_wheels(python, dest):
     pins = [f"{name}=={version}" for name, (version, _, _) in WHEELS.items()]
-    run(python, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+    run(python, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
         "--only-binary=:all:", "--python-version", PYODIDE_PYTHON, "--implementation", "py",
         "--abi", "none", "--platform", "any", "-d", dest, *pins)
 
 
+# What the Python code's wheel is built from (the package's .py files are added).
+PACKAGING_FILES = ("pyproject.toml", "build_backend.py", "README.md")
+
+
 def build_own_wheel(python, dest):
-    had_build_dir = (ROOT / "build").exists()
+    """Our wheel for Pyodide: the package's modules and metadata, nothing else."""
+    source = dest / "browsercouch-source"
+    for path in [ROOT / name for name in PACKAGING_FILES] + sorted((ROOT / "browsercouch").rglob("*.py")):
+        target = source / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
     try:
         run(python, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
-            "-w", dest, ".")
+            "--config-settings", "bundle=omit", "-w", dest, source)
     finally:
-        if not had_build_dir:  # setuptools' scratch directory; a stale one could leak deleted modules
-            shutil.rmtree(ROOT / "build", ignore_errors=True)
+        shutil.rmtree(source)
 
 
 def wheel_version(path):
@@ -132,7 +142,7 @@ def check_wheels(dest):
 
 
 def build(python=sys.executable):
-    install_npm_core()
+    """Build web/dist from the npm core (``install_npm_core`` first) and PyPI's wheels."""
     staging = WEB / "dist.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -148,4 +158,5 @@ def build(python=sys.executable):
 
 
 if __name__ == "__main__":
+    install_npm_core()
     build(*sys.argv[1:2])

@@ -1,69 +1,135 @@
-"""Put the web app inside the browser extension: copy it into ``web/extension/app/``. Standard library only.
+"""Build the browser half that ships inside the package: ``browsercouch/extension/``. Standard library only.
 
-The extension (``web/extension/``) serves the same app from its own origin, so
-``chrome-extension://ID/app/index.html`` runs browsercouch in the same shared worker
-(``app/couch-worker.js``) that the extension's offscreen document hands the listening socket to: the
-databases a user browses there are exactly the ones served to peers.
+It is the browsercouch extension, unpacked (``browsercouch/bundled.py`` finds it through
+``importlib.resources``), made of:
 
-``web/extension/app/`` is build output (gitignored). It is replaced whole, through a temporary directory,
-so a half-done copy never replaces a good one. ``web/dist`` must be built first (``build_dist.py``).
+- the extension's own files from ``web/extension/`` (service worker, offscreen server page, popup, start
+  page), and its ``manifest.json`` with ``version`` set from ``browsercouch.__version__``, the one place
+  the version is written;
+- ``app/``: the web app (``web/``'s pages, modules, styles and ``ui/``), which the extension serves from
+  its own origin, so ``chrome-extension://ID/app/index.html`` runs browsercouch in the same shared worker
+  (``app/couch-worker.js``) that the extension's offscreen document hands the listening socket to: the
+  databases a user browses there are exactly the ones served to peers. ``browsercouch web`` serves this
+  same ``app/`` over HTTP;
+- ``app/dist/``: ``web/dist`` (``build_dist.py``, built first) cut down to what the app loads:
+  ``loadPackage(["browsercouch"])`` and its dependencies in the lock, so none of the test-only wheels.
+
+The directory is replaced whole, through a temporary one, so a half-done copy never replaces a good one.
 
     python web/build_extension.py
 """
 
+import json
+import re
 import shutil
 import sys
 from pathlib import Path
 
 WEB = Path(__file__).resolve().parent
-EXTENSION = WEB / "extension"
-APP = EXTENSION / "app"
-# What the app is made of, in web/: its top-level pages, modules and styles (index.html, app.js, couch.js,
-# couch-worker.js, serving.js, file-store.js, style.css, ...), and these directories whole.
-APP_PATTERNS = ("*.html", "*.js", "*.css")
-APP_DIRS = ("ui", "dist")
-# Never copied: build stamps and caches. Chromium also refuses to load an extension with a file whose name
-# starts with "_" (reserved for _locales and _metadata).
-IGNORE = shutil.ignore_patterns(".*", "_*", "*.tmp")
-# build.py's stamp of the Pyodide dist step.
-DIST_STAMP = WEB / "dist" / ".browsercouch-build-stamp"
+ROOT = WEB.parent
+SOURCE = WEB / "extension"
+BUNDLE = ROOT / "browsercouch" / "extension"
+DIST = WEB / "dist"
+VERSION_FILE = ROOT / "browsercouch" / "__init__.py"
+# The extension's own files in web/extension/, and the app's top-level pages, modules and styles in web/
+# (index.html, app.js, couch.js, couch-worker.js, serving.js, file-store.js, style.css, ...).
+FILE_PATTERNS = ("*.html", "*.js", "*.css")
+APP_DIRS = ("ui",)
+# What the app loads (web/couch-worker.js); the dist keeps it and what it depends on.
+APP_PACKAGES = ("browsercouch",)
+# build.py's stamp of the Pyodide dist step: it changes whenever the dist is rebuilt.
+DIST_STAMP = DIST / ".browsercouch-build-stamp"
+# Chrome's manifest version: one to four dot-separated integers; anything after them goes in version_name.
+MANIFEST_VERSION = re.compile(r"\d+(\.\d+){0,3}")
 
 
-def app_files():
-    """The app's top-level files in web/."""
-    return sorted({path for pattern in APP_PATTERNS for path in WEB.glob(pattern)
+def _files(directory):
+    """A directory's top-level files of the kinds above. Never a name starting with "." or "_" (build
+    stamps, caches; Chromium refuses to load an extension with a file named "_*" outside _locales)."""
+    return sorted({path for pattern in FILE_PATTERNS for path in directory.glob(pattern)
                    if not path.name.startswith((".", "_"))})
 
 
 def sources():
-    """The files the copy depends on, relative to the repository (for a build step's stamp). For web/dist,
-    build.py's stamp stands for its 16 MB: it changes whenever the dist is rebuilt."""
-    paths = [*app_files(), DIST_STAMP]
+    """The files the bundle depends on, relative to the repository (for a build step's stamp). For
+    web/dist, build.py's stamp stands for its 16 MB."""
+    paths = [*_files(SOURCE), SOURCE / "manifest.json", *_files(WEB), VERSION_FILE, DIST_STAMP]
     for directory in APP_DIRS:
-        paths += sorted(p for p in (WEB / directory).rglob("*")
-                        if directory != "dist" and p.is_file() and not p.name.startswith((".", "_")))
-    return tuple(path.relative_to(WEB.parent).as_posix() for path in paths)
+        paths += sorted(path for path in (WEB / directory).rglob("*")
+                        if path.is_file() and not path.name.startswith((".", "_")))
+    return tuple(path.relative_to(ROOT).as_posix() for path in paths)
+
+
+def package_version():
+    """``browsercouch.__version__``, read from its source line."""
+    found = re.search(r'^__version__ = "([^"]+)"$', VERSION_FILE.read_text(encoding="utf-8"), re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"no __version__ = \"...\" line in {VERSION_FILE}")
+    return found.group(1)
+
+
+def manifest(version):
+    """web/extension/manifest.json with ``version`` (and ``version_name`` when Chrome's format cannot
+    hold the whole of ``version``)."""
+    document = json.loads((SOURCE / "manifest.json").read_text(encoding="utf-8"))
+    numeric = MANIFEST_VERSION.match(version)
+    if numeric is None:
+        raise RuntimeError(f"version {version!r} does not start with a number")
+    document["version"] = numeric.group()
+    if numeric.group() != version:
+        document["version_name"] = version
+    return document
+
+
+def needed_packages(packages, wanted):
+    """``wanted`` and everything they depend on in a Pyodide lock's ``packages``."""
+    needed, todo = set(), list(wanted)
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo += packages[name]["depends"]
+    return needed
+
+
+def copy_dist(dest):
+    """web/dist into ``dest``: the Pyodide core, and the wheels and lock entries of ``APP_PACKAGES``."""
+    if not (DIST / "pyodide.mjs").exists():
+        raise RuntimeError("web/dist is not built: run `python build.py` first")
+    lock = json.loads((DIST / "pyodide-lock.json").read_text(encoding="utf-8"))
+    keep = needed_packages(lock["packages"], APP_PACKAGES)
+    lock["packages"] = {name: entry for name, entry in lock["packages"].items() if name in keep}
+    dest.mkdir()
+    for path in DIST.iterdir():
+        if not path.name.startswith(".") and path.suffix != ".whl" and path.name != "pyodide-lock.json":
+            shutil.copy2(path, dest / path.name)
+    for entry in lock["packages"].values():
+        shutil.copy2(DIST / entry["file_name"], dest / entry["file_name"])
+    text = json.dumps(lock, indent=1, sort_keys=True) + "\n"
+    (dest / "pyodide-lock.json").write_text(text, encoding="utf-8")
 
 
 def build():
-    """Copy the web app into ``web/extension/app/``; return that path. Raises ``RuntimeError`` when
-    ``web/dist`` is not built."""
-    if not (WEB / "dist" / "pyodide.mjs").exists():
-        raise RuntimeError("web/dist is not built: run `python build.py` first")
-    staging = EXTENSION / "app.tmp"
+    """Build ``browsercouch/extension/``; return that path. ``RuntimeError`` when web/dist is not built."""
+    staging = BUNDLE.with_name("extension.tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for path in app_files():
+    (staging / "app").mkdir(parents=True)
+    for path in _files(SOURCE):
         shutil.copy2(path, staging / path.name)
+    document = manifest(package_version())
+    (staging / "manifest.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    for path in _files(WEB):
+        shutil.copy2(path, staging / "app" / path.name)
     for name in APP_DIRS:
-        shutil.copytree(WEB / name, staging / name, ignore=IGNORE)
-    shutil.rmtree(APP, ignore_errors=True)
-    staging.rename(APP)
-    return APP
+        shutil.copytree(WEB / name, staging / "app" / name, ignore=shutil.ignore_patterns(".*", "_*"))
+    copy_dist(staging / "app" / "dist")
+    shutil.rmtree(BUNDLE, ignore_errors=True)
+    staging.rename(BUNDLE)
+    return BUNDLE
 
 
 if __name__ == "__main__":
     try:
-        print(f"build_extension: the web app is in {build().relative_to(WEB.parent)}")
+        print(f"build_extension: the extension and its web app are in {build().relative_to(ROOT)}")
     except RuntimeError as error:
         sys.exit(f"build_extension: {error}")

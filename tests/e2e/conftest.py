@@ -1,5 +1,6 @@
 """The web app in real headless Chromium (Debian's, via ``tests/chromium.py``), served by a real
-``browsercouch web`` on 127.0.0.1. Skipped with the reason when Chromium or ``web/dist`` is missing.
+``browsercouch web`` on 127.0.0.1 (the app built into the package). Skipped with the reason when Chromium
+or the app is missing.
 
 - ``web_url``: the web app's base URL (one ``browsercouch web`` for the module).
 - ``App``: one browser on one profile with the app open; ``restart()`` quits and relaunches on the same
@@ -16,14 +17,16 @@ import chromium
 import pytest
 from helpers import REPO, start_browsercouch
 
+from browsercouch import bundled
+
 READY_TIMEOUT = 60
 ARTIFACTS = REPO / "tests" / "artifacts"
 
 
 def pytest_collection_modifyitems(items):
     reason = chromium.missing_reason()
-    if reason is None and not (REPO / "web" / "dist" / "pyodide.mjs").exists():
-        reason = "web/dist is not built: run `python build.py`"
+    if reason is None:
+        reason = bundled.missing_reason()
     for item in items:
         item.add_marker(pytest.mark.chromium)
         item.add_marker(pytest.mark.slow)

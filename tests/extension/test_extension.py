@@ -1,4 +1,5 @@
-"""The browser extension (``web/extension/``) in real headless Chromium: it loads, carries the web app, keeps
+"""The browser extension (``web/extension/``, built into ``browsercouch/extension/``) in real headless
+Chromium: it loads, carries the web app, keeps
 its settings across browser restarts, and, with the socket bridge installed in the profile, makes the
 browser serve its databases on a loopback port: a peer's ``GET /`` gets the tab's uuid, serving survives a
 browser restart and a killed bridge, and LAN mode demands the admin's credentials.
@@ -21,7 +22,9 @@ import chromium
 import pytest
 from helpers import REPO, free_port, http
 
-EXTENSION_DIR = REPO / "web" / "extension"
+from browsercouch import bundled
+from browsercouch.bundled import EXTENSION_DIR
+
 EXTENSION_ID = "edappoeabkibckncmnabfemlfdbckanp"
 ORIGIN = f"chrome-extension://{EXTENSION_ID}/"
 BRIDGE_HOST = REPO / "browsercouch" / "bridge" / "host.py"
@@ -36,10 +39,7 @@ pytestmark = [pytest.mark.chromium, pytest.mark.slow]
 
 
 def _missing_reason():
-    reason = chromium.missing_reason()
-    if reason is None and not (REPO / "web" / "dist" / "pyodide.mjs").exists():
-        reason = "web/dist is not built: run `python build.py`"
-    return reason
+    return chromium.missing_reason() or bundled.missing_reason()
 
 
 def _bridge_missing_reason():
@@ -52,16 +52,11 @@ needs_bridge = pytest.mark.skipif(_bridge_missing_reason() is not None,
 
 @pytest.fixture(scope="module")
 def extension_app():
-    """The web app copied into the extension (web/build_extension.py), fresh for this run."""
+    """The extension with the web app in it, as ``python build.py`` builds it into the package."""
     reason = _missing_reason()
     if reason:
         pytest.skip(reason)
-    sys.path.insert(0, str(REPO / "web"))
-    try:
-        import build_extension
-    finally:
-        sys.path.remove(str(REPO / "web"))
-    return build_extension.build()
+    return EXTENSION_DIR
 
 
 # The states start.html waits for (see web/extension/start.js).

@@ -1,14 +1,17 @@
-"""``browsercouch web`` (a subprocess on 127.0.0.1): it serves web/ with the MIME types Pyodide needs and
-nothing outside it, and refuses to start when web/dist is not built."""
+"""``browsercouch web`` (a subprocess on 127.0.0.1): it serves the web app built into the package
+(``bundled.WEB_APP_DIR``) with the MIME types Pyodide needs and nothing outside it, and refuses to start
+when the app is not built."""
 
 import subprocess
 import sys
 
 import pytest
-from helpers import REPO, http, start_browsercouch
+from helpers import http, start_browsercouch
 
-pytestmark = pytest.mark.skipif(not (REPO / "web" / "dist" / "pyodide.mjs").exists(),
-                                reason="web/dist is not built: run `python build.py`")
+from browsercouch import bundled
+
+pytestmark = pytest.mark.skipif(bundled.missing_reason() is not None, reason=bundled.missing_reason() or "")
+APP = bundled.WEB_APP_DIR
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +34,12 @@ def test_serves_the_app_files(web_url, path, content_type):
     assert headers["Cache-Control"] == "no-cache"
     raw = body if isinstance(body, bytes) else None
     if raw is not None:
-        assert raw == (REPO / "web" / path).read_bytes()
+        assert raw == (APP / path).read_bytes()
 
 
-@pytest.mark.parametrize("path", ["missing.js", "../build.py", "%2e%2e/build.py", "dist/../../pyproject.toml",
-                                  "..%2fbuild.py"])
+# The app's parent directory holds the extension's manifest.json: each of these would reach it.
+@pytest.mark.parametrize("path", ["missing.js", "../manifest.json", "%2e%2e/manifest.json",
+                                  "dist/../../manifest.json", "..%2fmanifest.json"])
 def test_nothing_outside_web_or_missing(web_url, path):
     status, _, body = http("GET", web_url + path)
     assert status == 404 and body["error"] == "not_found"
@@ -54,7 +58,7 @@ def test_revalidation_answers_304_for_an_unchanged_file(web_url, tmp_path):
 def test_head_and_other_methods(web_url):
     status, headers, body = http("HEAD", web_url + "couch.js")
     assert status == 200 and body == b""
-    assert int(headers["Content-Length"]) == (REPO / "web" / "couch.js").stat().st_size
+    assert int(headers["Content-Length"]) == (APP / "couch.js").stat().st_size
     status, _, body = http("POST", web_url + "couch.js", b"x")
     assert status == 405 and body["error"] == "method_not_allowed"
 
