@@ -48,13 +48,21 @@ function startApp(couch) {
   return databases.refresh();
 }
 
+// The footer names the browsercouch this app runs: its wheel's version in the dist's lock (the package's
+// own __version__, as the extension's manifest and the server's welcome say).
+async function showVersion() {
+  const response = await fetch("dist/pyodide-lock.json");
+  if (!response.ok) throw new Error(`dist/pyodide-lock.json: HTTP ${response.status}`);
+  byId("version").textContent = (await response.json()).packages.browsercouch.version;
+}
+
 function describeBackend(couch) {
   if (couch instanceof HttpCouch) return couch.baseUrl;
   return couch.info?.storage ? `browsercouch in this tab (${couch.info.storage})` : "browsercouch in this tab";
 }
 
 try {
-  const couch = await connect();
+  const [couch] = await Promise.all([connect(), showVersion()]);
   await startApp(couch);
   window.browsercouch = { couch };
   loadProgress.value = 100;
