@@ -10,6 +10,8 @@
     python build.py bundle           set up only the browser half that ships in the package
                                      (browsercouch/extension/: the extension, the web app and its
                                      Pyodide); the build backend (build_backend.py) runs it first
+    python -m build [ARGS]           not this file: the PyPA build package's sdist and wheel (this file
+                                     hands over to it; `python build.py` installs it in .venv)
     python build.py bench [NAME [ARGS]]
                                      set up, then the benchmarks: bench/bench_server.py,
                                      bench/bench_replicate.py, bench/bench_browser.py (headless
