@@ -139,13 +139,14 @@ class AllDocsQuery:
 
     def bounds(self):
         """``(start, end)`` document ids for the range (``None``: open), per the rules above."""
-        start = self.start_docid if self.start is UNSET else self.start
-        end = self.end_docid if self.end is UNSET else self.end
-        return _as_id(start), _as_id(end)
+        start = self.start_docid if self.start is UNSET else _as_id(self.start)
+        end = self.end_docid if self.end is UNSET else _as_id(self.end)
+        return start, end
 
 
-def _as_id(bound):
-    return bound if bound is None or isinstance(bound, str) else ""
+def _as_id(key):
+    """A JSON key as a document id bound: itself if a string, else ``""``, which sorts as it would."""
+    return key if isinstance(key, str) else ""
 
 
 def _shown(value, decoded):

@@ -194,6 +194,7 @@ def test_all_docs_keys_that_are_no_ids_are_not_found(client, abc):
 @pytest.mark.parametrize("query, ids", [
     ("startkey=5", ["_design/x", "a", "b", "d", "e"]),
     ("endkey=5", []),
+    ("endkey=null", []),
     ("startkey=null&endkey=%7B%7D", []),
     ("descending=true&endkey=[1]", ["e", "d", "b", "a", "_design/x"]),
     ("TRUE_CASE", ["e", "d", "b", "a", "_design/x"]),

@@ -1,0 +1,80 @@
+"""``_changes``: every feed (normal, longpoll, continuous, eventsource), every built-in filter, options,
+and bad parameters. Waiting feeds get ``timeout=200`` so they end on their own."""
+
+from ..steps import Scenario, step
+
+get, put, post, delete = map(step, ("GET", "PUT", "POST", "DELETE"))
+
+WAIT = {"timeout": 200}
+
+SCENARIOS = [
+    Scenario("changes", setup=[
+        put("a", "/{db}/a", {"kind": "fruit", "n": 1}, save={"a1": "rev"}),
+        put("b", "/{db}/b", {"kind": "veg", "n": 2}, save={"b1": "rev"}),
+        put("design", "/{db}/_design/f", {"filters": {}}),
+        put("local", "/{db}/_local/l", {"never": "in changes"}),
+    ], steps=[
+        get("all", "/{db}/_changes", save={"first": "results.0.seq", "second": "results.1.seq"}),
+        get("since-zero", "/{db}/_changes", query={"since": "0"}),
+        get("since-saved", "/{db}/_changes", query={"since": "{first}"}),
+        get("since-now", "/{db}/_changes", query={"since": "now"}),
+        get("limit", "/{db}/_changes", query={"limit": 1}),
+        get("limit-zero", "/{db}/_changes", query={"limit": 0}),
+        get("descending", "/{db}/_changes", query={"descending": "true"}),
+        get("descending-limit", "/{db}/_changes", query={"descending": "true", "limit": 1}),
+        get("include-docs", "/{db}/_changes", query={"include_docs": "true"}),
+        put("update", "/{db}/a", {"_rev": "{a1}", "kind": "fruit", "n": 3}, save={"a2": "rev"}),
+        delete("delete", "/{db}/b", query={"rev": "{b1}"}),
+        get("after-update", "/{db}/_changes", save={"last": "last_seq"}),
+        get("style-all-docs", "/{db}/_changes", query={"style": "all_docs"}),
+        get("doc-ids-get", "/{db}/_changes", query={"filter": "_doc_ids", "doc_ids": ["a", "zz"]}),
+        post("doc-ids-post", "/{db}/_changes", {"doc_ids": ["a"]}, query={"filter": "_doc_ids"}),
+        post("doc-ids-not-list", "/{db}/_changes", {"doc_ids": "a"}, query={"filter": "_doc_ids"}),
+        post("doc-ids-twice", "/{db}/_changes", {"doc_ids": ["a", "a"]}, query={"filter": "_doc_ids"}),
+        get("doc-ids-missing", "/{db}/_changes", query={"filter": "_doc_ids"}),
+        post("selector", "/{db}/_changes", {"selector": {"kind": "fruit"}}, query={"filter": "_selector"}),
+        post("selector-include-docs", "/{db}/_changes", {"selector": {"n": {"$gt": 1}}},
+             query={"filter": "_selector", "include_docs": "true"}),
+        post("selector-missing", "/{db}/_changes", {}, query={"filter": "_selector"}),
+        get("selector-get", "/{db}/_changes", query={"filter": "_selector"}),
+        get("design-filter", "/{db}/_changes", query={"filter": "_design"}),
+        get("missing-ddoc-filter", "/{db}/_changes", query={"filter": "nope/nothing"}),
+        get("filter-without-slash", "/{db}/_changes", query={"filter": "nothing"}),
+        get("longpoll-with-changes", "/{db}/_changes", query={"feed": "longpoll", "since": "{first}"}),
+        get("longpoll-times-out", "/{db}/_changes", query={"feed": "longpoll", "since": "now", **WAIT}),
+        get("continuous", "/{db}/_changes", query={"feed": "continuous", **WAIT}),
+        get("continuous-since-limit", "/{db}/_changes", query={"feed": "continuous", "since": "{first}",
+                                                              "limit": 1}),
+        get("continuous-include-docs", "/{db}/_changes", query={"feed": "continuous", "include_docs": "true",
+                                                               **WAIT}),
+        get("continuous-doc-ids", "/{db}/_changes", query={"feed": "continuous", "filter": "_doc_ids",
+                                                          "doc_ids": ["a"], **WAIT}),
+        get("eventsource", "/{db}/_changes", query={"feed": "eventsource", **WAIT}),
+        get("eventsource-since", "/{db}/_changes", query={"feed": "eventsource", "since": "{last}", **WAIT}),
+        post("post-normal", "/{db}/_changes", {}),
+        post("post-continuous", "/{db}/_changes", {}, query={"feed": "continuous", **WAIT}),
+        get("bad-feed", "/{db}/_changes", query={"feed": "sideways"}),
+        get("bad-since", "/{db}/_changes", query={"since": "yesterday"}),
+        get("bad-since-number", "/{db}/_changes", query={"since": "1"}),
+        get("bad-limit", "/{db}/_changes", query={"limit": "-1"}),
+        get("bad-limit-text", "/{db}/_changes", query={"limit": "many"}),
+        get("bad-heartbeat", "/{db}/_changes", query={"feed": "longpoll", "heartbeat": "often"}),
+        get("bad-timeout", "/{db}/_changes", query={"timeout": "soon"}),
+        get("bad-descending", "/{db}/_changes", query={"descending": "perhaps"}),
+        get("bad-style", "/{db}/_changes", query={"style": "fancy"}),
+        put("put", "/{db}/_changes", {}),
+    ]),
+    Scenario("changes_conflicts", setup=[
+        post("branches", "/{db}/_bulk_docs", {"new_edits": False, "docs": [
+            {"_id": "c", "_rev": "2-b", "_revisions": {"start": 2, "ids": ["b", "a"]}, "v": "b"},
+            {"_id": "c", "_rev": "2-c", "_revisions": {"start": 2, "ids": ["c", "a"]}, "v": "c"},
+            {"_id": "c", "_rev": "3-d", "_deleted": True, "_revisions": {"start": 3, "ids": ["d", "c", "a"]}},
+        ]}),
+    ], steps=[
+        get("main-only", "/{db}/_changes"),
+        get("all-docs", "/{db}/_changes", query={"style": "all_docs"}),
+        get("conflicts", "/{db}/_changes", query={"include_docs": "true", "conflicts": "true"}),
+        get("continuous-all-docs", "/{db}/_changes",
+            query={"feed": "continuous", "style": "all_docs", **WAIT}),
+    ]),
+]
