@@ -14,7 +14,7 @@ why, where it is absent. Every source holds the same ``--docs`` documents of abo
   0  PEER -> browsercouch    http -> http
   1  browsercouch -> PEER    http -> http
   2  PEER -> local           into the replicator's own storage (ours: SQLite; PouchDB: leveldb)
-  3  local -> PEER           from the replicator's own storage (filled untimed first)
+  3  local -> PEER           from the replicator's own storage (filled from PEER once, untimed)
 
 The replicators:
 
@@ -115,8 +115,8 @@ def ours(source, target, couch):
     return asyncio.run(_ours(source, target, couch))
 
 
-def pouchdb(source, target, seed_from=None):
-    cmd = ["node", str(NODE_BENCH), source, target] + (["--seed-from", seed_from] if seed_from else [])
+def pouchdb(source, target):
+    cmd = ["node", str(NODE_BENCH), source, target]
     proc = subprocess.run(cmd, cwd=helpers.NODE_DIR, capture_output=True, text=True, timeout=NODE_TIMEOUT)
     if proc.returncode != 0:
         raise RuntimeError(f"PouchDB failed: {proc.stderr[-2000:]}")
@@ -142,6 +142,17 @@ class Setup:
     def __init__(self, bc, bc_source, peer, peer_source, couch, workdir):
         self.bc, self.bc_source, self.peer, self.peer_source = bc, bc_source, peer, peer_source
         self.couch, self.workdir = couch, workdir
+        self._local_sources = None
+
+    def local_sources(self):
+        """``(ours, PouchDB's)``: the local databases route 3 reads from (SQLite, leveldb), filled from the
+        peer once, untimed; a run replicates them into a fresh database, so they can serve every run."""
+        if self._local_sources is None:
+            tag = secrets.token_hex(4)
+            ours(self.peer_source, f"seed-{tag}", self.couch)
+            pouchdb(self.peer_source, f"leveldb:{self.workdir}/seed-{tag}")
+            self._local_sources = (f"seed-{tag}", f"leveldb:{self.workdir}/seed-{tag}")
+        return self._local_sources
 
     def fresh_bc(self, label):
         return peers.new_db(self.bc, label)
@@ -170,13 +181,9 @@ def route_replications(index, setup):
         runs = {"browsercouch": lambda: ours(s.peer_source, f"pull-{tag}", s.couch),
                 "PouchDB": lambda: pouchdb(s.peer_source, f"leveldb:{s.workdir}/pull-{tag}")}
     else:
-        def ours_from_local():
-            ours(s.peer_source, f"seed-{tag}", s.couch)  # untimed: fill our local database first
-            return ours(f"seed-{tag}", s.fresh_peer("ours"), s.couch)
-
-        runs = {"browsercouch": ours_from_local,
-                "PouchDB": lambda: pouchdb(f"leveldb:{s.workdir}/seed-{tag}", s.fresh_peer("pouch"),
-                                           seed_from=s.peer_source)}
+        ours_source, pouchdb_source = s.local_sources()
+        runs = {"browsercouch": lambda: ours(ours_source, s.fresh_peer("ours"), s.couch),
+                "PouchDB": lambda: pouchdb(pouchdb_source, s.fresh_peer("pouch"))}
     if not peers.is_couchdb(s.peer):
         runs.pop("CouchDB", None)
     return runs
