@@ -15,6 +15,8 @@ why, where it is absent. Every source holds the same ``--docs`` documents of abo
   1  browsercouch -> PEER    http -> http
   2  PEER -> local           into the replicator's own storage (ours: SQLite; PouchDB: leveldb)
   3  local -> PEER           from the replicator's own storage (filled from PEER once, untimed)
+  4  PEER -> PEER            between two databases of the peer: how fast each replicator is with no
+                             browsercouch in the route (not run by default)
 
 The replicators:
 
@@ -65,7 +67,8 @@ NODE_BENCH = helpers.NODE_DIR / "replicator_bench.mjs"
 SEED_BATCH = 500
 NODE_TIMEOUT = 900
 # Routes by index (the CLI's --routes); PEER is the peer's column name.
-ROUTES = ("PEER -> browsercouch", "browsercouch -> PEER", "PEER -> local", "local -> PEER")
+ROUTES = ("PEER -> browsercouch", "browsercouch -> PEER", "PEER -> local", "local -> PEER", "PEER -> PEER")
+DEFAULT_ROUTES = "0,1,2,3"
 PEERS = ("pouchdb-server", "couchdb-q1", "couchdb-q2")
 REPLICATORS = ("browsercouch", "bc /_replicate", "PouchDB", "CouchDB")
 # (ratio label, numerator, denominator)
@@ -180,10 +183,14 @@ def route_replications(index, setup):
     elif index == 2:
         runs = {"browsercouch": lambda: ours(s.peer_source, f"pull-{tag}", s.couch),
                 "PouchDB": lambda: pouchdb(s.peer_source, f"leveldb:{s.workdir}/pull-{tag}")}
-    else:
+    elif index == 3:
         ours_source, pouchdb_source = s.local_sources()
         runs = {"browsercouch": lambda: ours(ours_source, s.fresh_peer("ours"), s.couch),
                 "PouchDB": lambda: pouchdb(pouchdb_source, s.fresh_peer("pouch"))}
+    else:
+        runs = {"browsercouch": lambda: ours(s.peer_source, s.fresh_peer("ours"), s.couch),
+                "PouchDB": lambda: pouchdb(s.peer_source, s.fresh_peer("pouch")),
+                "CouchDB": lambda: peers.couchdb_replicate(s.peer, s.peer_source, s.fresh_peer("couchdb"))}
     if not peers.is_couchdb(s.peer):
         runs.pop("CouchDB", None)
     return runs
@@ -282,9 +289,9 @@ def parse_args(argv):
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--attachment-every", type=int, default=10)
-    parser.add_argument("--routes", default=",".join(str(i) for i in range(len(ROUTES))),
+    parser.add_argument("--routes", default=DEFAULT_ROUTES,
                         type=lambda text: [int(i) for i in text.split(",")],
-                        help="which routes to run, by index (default all)")
+                        help=f"which routes to run, by index (default {DEFAULT_ROUTES}; 4 is PEER -> PEER)")
     parser.add_argument("--peers", default=",".join(PEERS), type=lambda text: text.split(","),
                         help=f"which peers, in order (default all: {','.join(PEERS)})")
     parser.add_argument("--out", help="JSON results file (default bench/results/replicate-<time>.json)")
