@@ -13,10 +13,11 @@
     python -m build [ARGS]           not this file: the PyPA build package's sdist and wheel (this file
                                      hands over to it; `python build.py` installs it in .venv)
     python build.py bench [NAME [ARGS]]
-                                     set up, then the benchmarks: bench/bench_server.py,
-                                     bench/bench_replicate.py, bench/bench_browser.py (headless
-                                     Chromium) and bench/bench_extension.py (the extension shell vs
-                                     the native server), or only bench/bench_NAME.py ARGS
+                                     set up, then the benchmarks: bench/bench_server.py and
+                                     bench/bench_replicate.py (against pouchdb-server and, where
+                                     ../shared/couchdb is, Apache CouchDB 3.4.3), bench/bench_browser.py
+                                     (headless Chromium) and bench/bench_extension.py (the extension
+                                     shell vs the native server), or only bench/bench_NAME.py ARGS
 
 Set-up is the table ``STEPS``. A step names the files its result depends on and where it keeps its stamp
 (a hash of those files); it runs only when the stamp is missing or stale. Stamps live inside what the step
