@@ -72,7 +72,8 @@ SEEDED_PATHS = {leaf.doc_id: leaf.path for leaf in LIVE_DATA.leaves}
 REPLICATE_TIMEOUT = 300
 # How long continuous replications get to bring both sides level after the last write.
 CONVERGE_TIMEOUT = 90
-# CouchDB backs off 30 s (hard-coded) before restarting a job that crashed when its peer went away.
+# CouchDB's replicator retries a request 5 times over about 8 s; a job whose peer stays away longer (a
+# browser restart may) crashes, and the scheduler restarts it after a back-off of 30 s (hard-coded).
 RESTART_CONVERGE_TIMEOUT = 150
 LIVE_ROUNDS = 3
 COUCHDB_CONFIG = {
