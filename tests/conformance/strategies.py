@@ -122,8 +122,38 @@ def _bad_input(draw, index):
 
 
 @st.composite
+def _branches(draw):
+    """Conflicted documents written with ``new_edits=false``: from ``1-r``, one to three branches of one
+    to three revisions each, some ending deleted. The revs are the corpus's own (``2-b1``), so which
+    leaf wins is decided by the same rule on both servers, not by their different hashes."""
+    docs = []
+    for doc_id in draw(st.sets(st.sampled_from(["k1", "k2", "k3"]), max_size=2)):
+        for branch in draw(st.sets(st.sampled_from("bcd"), min_size=1, max_size=3)):
+            length = draw(st.integers(1, 3))
+            ids = [f"{branch}{depth}" for depth in range(length, 0, -1)] + ["r"]
+            revisions = {"start": length + 1, "ids": ids}
+            doc = {"_id": doc_id, "_rev": f"{length + 1}-{ids[0]}", "_revisions": revisions, **draw(BODIES)}
+            if draw(st.integers(0, 3)) == 0:
+                doc["_deleted"] = True
+            docs.append(doc)
+    return sorted(docs, key=lambda doc: doc["_id"])
+
+
+@st.composite
+def _doc_query(draw, ids, index):
+    """A document read with conflict options (not ``open_revs`` or ``latest``, which differ today: the
+    declarative corpus pins them)."""
+    doc_id = draw(st.sampled_from(["k1", "k2", "k3", *ids]))
+    options = draw(st.sampled_from([{"conflicts": "true"}, {"deleted_conflicts": "true", "conflicts": "true"},
+                                    {"revs": "true"}, {"revs_info": "true"},
+                                    {"rev": "2-b1"}]))
+    return get(f"doc-{index}", "/{db}/" + doc_id, query=options)
+
+
+@st.composite
 def scenarios(draw):
-    """A ``Scenario`` named ``generated``: documents, their edits, then one to six queries."""
+    """A ``Scenario`` named ``generated``: documents, their edits, conflicted documents, then one to six
+    queries."""
     ids = sorted(draw(st.sets(IDS, max_size=8)))
     docs = [{"_id": doc_id, **draw(BODIES)} for doc_id in ids]
     if ids and draw(st.booleans()):
@@ -140,9 +170,13 @@ def scenarios(draw):
             edits.append({"_id": doc_id, "_rev": f"{{r{n}}}", **draw(BODIES)})
     if edits:
         steps.append(post("edit", "/{db}/_bulk_docs", {"docs": edits}))
+    branches = draw(_branches())
+    if branches:
+        steps.append(post("branches", "/{db}/_bulk_docs", {"new_edits": False, "docs": branches}))
     steps.append(get("mark", "/{db}/_changes", query={"limit": draw(st.integers(0, 3))},
                      save={"mark": "last_seq"}))
     for index in range(draw(st.integers(1, 6))):
-        query = st.one_of(_all_docs_query(ids, index), _changes_query(ids, index), _bad_input(index))
+        query = st.one_of(_all_docs_query(ids, index), _changes_query(ids, index), _doc_query(ids, index),
+                          _bad_input(index))
         steps.append(draw(query))
     return Scenario("generated", steps)
