@@ -45,7 +45,6 @@ ALLOWED = [
     Allowed("security:member-db", "body.update_seq", UPDATE_SEQ),
     Allowed("security:public-read", "body.update_seq", UPDATE_SEQ),
     Allowed("server:db-info-after", "body.update_seq", UPDATE_SEQ),
-    Allowed("server:db-info-after", "body.compact_running", "CouchDB may still be compacting; ours is done"),
     Allowed("*:*", "body.reason", METHODS, couchdb='"Only * allowed"', ours='"Only * allowed"'),
     Allowed("security:login-*", "headers.set-cookie", CLEARED_COOKIE, couchdb='"AuthSession=;*'),
     Allowed("security:logout", "headers.set-cookie", CLEARED_COOKIE),

@@ -4,7 +4,8 @@ Each scenario is a test: it fails on any difference from CouchDB that no allowli
 listing them (``step path: CouchDB ... / ours ...``). ``test_every_allowlist_entry_is_needed`` fails on
 an entry that explains nothing any more, so a fixed difference leaves the allowlist and the corpus keeps
 it fixed. The tab (``browsercouch browser --headless``) runs the same scenarios where Chromium is here,
-except those that need admins (the tab serves loopback as an admin party).
+except those that need admins (the tab serves loopback as an admin party). Two controls keep the
+comparison honest: CouchDB replayed against itself differs in nothing, and a changed answer fails.
 """
 
 import copy
