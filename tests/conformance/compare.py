@@ -70,14 +70,21 @@ def _show(value):
 
 
 class Pairing:
-    """The one-to-one pairing of CouchDB's placeholders with ours, built up over a scenario."""
+    """The one-to-one pairing of CouchDB's placeholders with ours, built up over a scenario.
+
+    Opaque ETags (kind ``e``) pair one way only: a CouchDB ETag met again must meet our same ETag (ours
+    must be as stable as CouchDB's), but a new CouchDB ETag may meet one of ours met before: CouchDB's
+    are of its whole database info (sizes, its shards database), which changes now and then by itself.
+    """
 
     def __init__(self):
         self.forward, self.backward = {}, {}
 
     def pair(self, couchdb, ours):
-        """Whether ``couchdb`` and ``ours`` may stand for the same thing; pairs them when both are new."""
-        if couchdb in self.forward or ours in self.backward:
+        """Whether placeholders ``couchdb`` and ``ours`` (``(kind, number)``) may stand for the same thing;
+        pairs them when they are new."""
+        one_way = couchdb[0] == "e"
+        if couchdb in self.forward or (ours in self.backward and not one_way):
             return self.forward.get(couchdb) == ours
         self.forward[couchdb], self.backward[ours] = ours, couchdb
         return True

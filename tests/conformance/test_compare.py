@@ -45,6 +45,15 @@ def test_placeholders_pair_one_to_one_over_a_scenario():
     assert _diff({"seq": "⟨s3⟩"}, {"seq": "⟨s2⟩"}, pairing) == []
 
 
+def test_opaque_etags_pair_one_way():
+    pairing = Pairing()
+    assert _diff({"etag": "⟨e1⟩"}, {"etag": "⟨e1⟩"}, pairing) == []
+    # CouchDB's ETag changed by itself while ours did not: fine.
+    assert _diff({"etag": "⟨e2⟩"}, {"etag": "⟨e1⟩"}, pairing) == []
+    # CouchDB's stayed while ours changed: our ETag is less stable than CouchDB's.
+    assert _diff({"etag": "⟨e2⟩"}, {"etag": "⟨e3⟩"}, pairing) == [("etag", "⟨e2⟩", "⟨e3⟩")]
+
+
 def test_allowed_entries_excuse_only_what_they_name():
     entry = Allowed("docs:*", "headers.location", "why", ours="<absent>")
     assert entry.explains(Difference("docs:put", "headers.location", "/db/d", ABSENT))

@@ -25,13 +25,15 @@ SCENARIOS = [
         post("dbs-info", "/_dbs_info", {"keys": ["{db}", "nope-{db}"]}),
         post("dbs-info-no-keys", "/_dbs_info", {}),
         post("dbs-info-text", "/_dbs_info", b'{"keys": []}', headers={"Content-Type": "text/plain"}),
-        get("dbs-info-get", "/_dbs_info", query={"start_key": '"{db}"', "end_key": '"{db}"'}),
         get("unknown-underscore", "/_nope"),
         get("db-info", "/{db}"),
         head("db-head", "/{db}"),
         put("db-again", "/{db}"),
         put("db-second", "/{db}-2", query={"q": "1"}),
         get("db-second-info", "/{db}-2"),
+        # After a database was created: CouchDB's ETag of the list of databases changes on its own now
+        # and then (it is its shards database's), so no step expects it to stay what it was.
+        get("dbs-info-get", "/_dbs_info", query={"start_key": '"{db}"', "end_key": '"{db}-2"'}),
         delete("db-second-delete", "/{db}-2"),
         delete("db-second-delete-again", "/{db}-2"),
         get("db-deleted-info", "/{db}-2"),
