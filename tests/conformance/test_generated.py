@@ -17,7 +17,7 @@ from .compare import explain, format_differences, transcript_differences
 from .replay import replay
 from .strategies import scenarios
 
-EXAMPLES = int(os.environ.get("CONFORMANCE_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("CONFORMANCE_EXAMPLES", "100"))
 
 
 @pytest.mark.native
