@@ -4,13 +4,17 @@ as stored to a client that accepts gzip, decoded to any other, and never in rang
 
 import re
 
-from ..errors import BadContentType, Conflict, RangeNotSatisfiable
+from ..errors import BadContentType, RangeNotSatisfiable
 from ..store.encodings import decode
-from .documents import _check_ddoc_admin, _if_match
-from .messages import JSONResponse, Response
+from . import multipart
+from .documents import _aiter, _check_ddoc_admin, _if_match
+from .messages import JSONResponse, Response, StreamResponse, etag_matches
 
-# RFC 9110 section 14.1.2: a single ``bytes=first-last`` range (or ``first-``, or ``-suffix``), ASCII digits.
-SINGLE_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+# RFC 9110 section 14.1.2: ``bytes=`` and ranges ``first-last`` (or ``first-``, or ``-suffix``), ASCII
+# digits, separated by commas.
+BYTE_RANGES = re.compile(r"^bytes=\s*([0-9]*-[0-9]*(?:\s*,\s*[0-9]*-[0-9]*)*)\s*$")
+# chttpd_db: fewer ranges than this are sent as multipart/byteranges; more, the whole attachment.
+MAX_RANGES = 10
 # A range position of more digits than this is past the end of any attachment; it is read as FAR, never
 # converted (``int()`` refuses more than 4300 digits).
 MAX_POSITION_DIGITS = 18
@@ -25,20 +29,27 @@ async def get(req):
     rev, att, data = req.db.get_attachment(_doc_id(req), req.params["att"], req.query.get("rev"),
                                            encoded=True)
     etag = '"' + att["digest"][4:] + '"'
+    if etag_matches(req, etag):
+        return Response(304, headers=[("ETag", etag)], content_type=None)
     encoding = att.get("encoding")
     headers = [("ETag", etag), ("Accept-Ranges", "none" if encoding else "bytes")]
-    if req.headers.get("if-none-match", "").strip() == etag:
-        return Response(304, headers=headers, content_type=None)
     if encoding:
         if encoding in _accepted_encodings(req):
             headers.append(("Content-Encoding", encoding))
         else:
             data = decode(encoding, data)
         return Response(200, data, headers=headers, content_type=att["content_type"])
-    byte_range = _parse_range(req.headers.get("range"), len(data))
-    if byte_range is None:
+    ranges = _parse_ranges(req.headers.get("range"), len(data))
+    if ranges is None or len(ranges) >= MAX_RANGES:
         return Response(200, data, headers=headers, content_type=att["content_type"])
-    first, last = byte_range
+    if len(ranges) > 1:
+        boundary = multipart.new_boundary()
+        parts = multipart.byteranges_parts(data, ranges, att["content_type"], boundary)
+        response = StreamResponse(_aiter(parts), status=206,
+                                  content_type=f'multipart/byteranges; boundary="{boundary}"')
+        response.revalidate = False  # chttpd_db:send_ranges_multipart/5 sends none
+        return response
+    [(first, last)] = ranges
     headers.append(("Content-Range", f"bytes {first}-{last}/{len(data)}"))
     return Response(206, data[first:last + 1], headers=headers, content_type=att["content_type"])
 
@@ -54,26 +65,25 @@ def _accepted_encodings(req):
     return accepted
 
 
-def _parse_range(header, size):
-    """``(first, last)`` for a satisfiable single range, ``None`` to send everything; raises 416.
-
-    Several ranges at once are answered with the whole attachment, which RFC 9110 allows.
-    """
-    if not header:
-        return None
-    match = SINGLE_RANGE.match(header.strip())
+def _parse_ranges(header, size):
+    """``[(first, last), ...]`` of a satisfiable ``Range``, or ``None`` to send everything (no header, a
+    malformed one, or one that starts at ``0-``, as chttpd_db:parse_ranges/3); raises 416."""
+    match = BYTE_RANGES.match(header.strip()) if header else None
     if match is None:
         return None
-    first, last = match.groups()
-    if not first and not last:
+    specs = [spec.strip().split("-") for spec in match.group(1).split(",")]
+    if any(not first and not last for first, last in specs) or specs[0] == ["0", ""]:
         return None
-    if not first:
-        first, last = max(size - _position(last), 0), size - 1
-    else:
-        first, last = _position(first), min(_position(last), size - 1) if last else size - 1
-    if first >= size or first > last:
-        raise RangeNotSatisfiable()
-    return first, last
+    ranges = []
+    for first, last in specs:
+        if not first:
+            first, last = max(size - _position(last), 0), size - 1
+        else:
+            first, last = _position(first), min(_position(last), size - 1) if last else size - 1
+        if first >= size or first > last:
+            raise RangeNotSatisfiable()
+        ranges.append((first, last))
+    return ranges
 
 
 def _position(digits):
@@ -94,7 +104,9 @@ async def put(req):
         upload.discard()
         raise
     result = req.db.put_attachment(doc_id, req.params["att"], rev, content_type, data, upload)
-    return JSONResponse(result, status=201, headers=[("ETag", f'"{result["rev"]}"')])
+    # CouchDB answers an attachment write with its Location and no ETag (chttpd_db:db_attachment_req/4).
+    location = req.absolute_uri(req.params["db"], doc_id, req.params["att"])
+    return JSONResponse(result, status=201, headers=[("Location", location)])
 
 
 def _content_encoding(req):
@@ -109,7 +121,4 @@ async def delete(req):
     doc_id = _doc_id(req)
     _check_ddoc_admin(req, doc_id)
     rev = req.query.get("rev") or _if_match(req)
-    if rev is None:
-        raise Conflict()
-    result = req.db.delete_attachment(doc_id, req.params["att"], rev)
-    return JSONResponse(result, status=200, headers=[("ETag", f'"{result["rev"]}"')])
+    return JSONResponse(req.db.delete_attachment(doc_id, req.params["att"], rev))

@@ -2,7 +2,6 @@
 the refusal of attachments on ``_local`` documents."""
 
 import re
-from urllib.parse import quote
 
 from ..errors import BadContentType, BadRequest, NotFound
 from . import auth
@@ -20,8 +19,7 @@ async def info(req):
 async def create(req):
     req.app.couch.create_db(req.params["db"])
     req.app.scheduler.database_created(req.params["db"])
-    location = "/" + quote(req.params["db"], safe="")
-    return JSONResponse({"ok": True}, status=201, headers=[("Location", location)])
+    return JSONResponse({"ok": True}, status=201, headers=[("Location", req.absolute_uri(req.params["db"]))])
 
 
 async def delete(req):

@@ -1,18 +1,24 @@
 """Document routes: ``GET/PUT/POST/DELETE/COPY`` of documents, ``_local`` documents, ``_bulk_docs``,
 ``_bulk_get``, ``_revs_diff`` and ``_missing_revs``."""
 
-from ..errors import BadRequest, Conflict, CouchError
+from ..errors import BadRequest, Conflict, CouchError, NotFound
 from . import auth, multipart, users
-from .messages import JSONResponse, Response, StreamResponse
+from .messages import JSONResponse, Response, StreamResponse, etag_matches, opaque_etag
 
 # GET /db/doc flags that are plain booleans (chttpd_db:parse_doc_query/1).
 DOC_FLAGS = ("revs", "revs_info", "conflicts", "deleted_conflicts", "attachments", "local_seq", "latest",
              "meta", "att_encoding_info")
+# Members a read adds beside the document's own (a #doc's meta): CouchDB sends no ETag with them, as the
+# revision alone does not name such an answer (chttpd_db:send_doc/3).
+META_MEMBERS = ("_conflicts", "_deleted_conflicts", "_revs_info", "_local_seq")
+# What CouchDB 3.x answers to all_or_nothing (fabric_doc_update): no write, 417.
+ALL_OR_NOTHING = BadRequest("all_or_nothing is not supported", error="not_implemented")
 
 
 def doc_options(query):
-    """The ``GET /db/doc`` options from the query string."""
-    options = {flag: query.bool(flag) for flag in DOC_FLAGS if flag in query}
+    """The ``GET /db/doc`` options from the query string: a flag is on only when it says ``true``; any
+    other value leaves it off, as in CouchDB, never a 400."""
+    options = {flag: query.get(flag) == "true" for flag in DOC_FLAGS if flag in query}
     if "atts_since" in query:
         atts_since = query.json("atts_since")
         if not isinstance(atts_since, list):
@@ -25,8 +31,9 @@ def _etag(rev):
     return f'"{rev}"'
 
 
-def _not_modified(req, etag):
-    return req.headers.get("if-none-match", "").strip() == etag
+def _local_etag(doc):
+    """CouchDB's ETag of a ``_local`` document: a hash of its revision and body (couch_httpd:doc_etag/3)."""
+    return opaque_etag(doc["_rev"], {k: v for k, v in doc.items() if k not in ("_id", "_rev")})
 
 
 def _incoming(req, doc):
@@ -49,19 +56,33 @@ async def get(req):
     if "open_revs" in req.query:
         return _open_revs(req, doc_id, options)
     if doc_id.startswith("_local/"):
-        return JSONResponse(req.db.get_local(doc_id))
+        return _read_local(req, doc_id, options)
     # With attachments and a client that takes multipart/related, their bodies follow the document raw
     # and as stored (chttpd_db:send_doc_efficiently/4), not in base64.
     related = (options.get("attachments") or "atts_since" in options) and _accepts(req, "multipart/related")
     doc, bodies = req.db.get_related(doc_id, req.query.get("rev"), follows=related, **options)
-    etag = _etag(doc["_rev"])
-    if _not_modified(req, etag):
-        return Response(304, headers=[("ETag", etag)], content_type=None)
+    headers = [] if any(member in doc for member in META_MEMBERS) else [("ETag", _etag(doc["_rev"]))]
+    if headers and etag_matches(req, headers[0][1]):
+        return Response(304, headers=headers, content_type=None)
     if related and doc.get("_attachments"):
         boundary = multipart.new_boundary()
-        return StreamResponse(_aiter(multipart.related_parts(doc, bodies, boundary)),
-                              headers=[("ETag", etag)],
+        return StreamResponse(_aiter(multipart.related_parts(doc, bodies, boundary)), headers=headers,
                               content_type=f'multipart/related; boundary="{boundary}"')
+    return JSONResponse(doc, headers=headers)
+
+
+def _read_local(req, doc_id, options):
+    """A ``_local`` document: the one revision there is (a ``rev`` naming another is missing), with an
+    opaque ETag; ``revs`` shows its number as CouchDB keeps it (``_revisions`` from 0)."""
+    doc = req.db.get_local(doc_id)
+    rev = req.query.get("rev")
+    if rev is not None and rev != doc["_rev"]:
+        raise NotFound("missing")
+    etag = _local_etag(doc)
+    if etag_matches(req, etag):
+        return Response(304, headers=[("ETag", etag)], content_type=None)
+    if options.get("revs"):
+        doc["_revisions"] = {"start": 0, "ids": [doc["_rev"][2:]]}
     return JSONResponse(doc, headers=[("ETag", etag)])
 
 
@@ -141,7 +162,7 @@ async def put(req):
     new_edits = req.query.bool("new_edits", True)
     result = req.db.put(_incoming(req, doc), new_edits=new_edits,
                         attachment_data={(doc_id, name): data for name, data in attachment_data.items()})
-    return _written(req, result)
+    return _written(req, result, location=True)
 
 
 async def _read_doc(req):
@@ -155,9 +176,16 @@ async def _read_doc(req):
     return doc, {}
 
 
-def _written(req, result, status=201):
-    status = 202 if req.query.get("batch") == "ok" else status
-    return JSONResponse(result, status=status, headers=[("ETag", _etag(result["rev"]))])
+def _written(req, result, status=201, *, location=False, etag=True):
+    """The answer to a document write (chttpd_db:send_updated_doc/6): its ETag and, for a new
+    resource, its Location. With ``batch=ok`` CouchDB answers 202 with the id only: ours is written
+    already, but clients of batch mode expect no rev."""
+    if req.query.get("batch") == "ok":
+        return JSONResponse({"ok": True, "id": result["id"]}, status=202)
+    headers = [("ETag", _etag(result["rev"]))] if etag else []
+    if location:
+        headers.append(("Location", req.absolute_uri(req.params["db"], result["id"])))
+    return JSONResponse(result, status=status, headers=headers)
 
 
 async def post(req):
@@ -167,12 +195,15 @@ async def post(req):
     if "_id" in doc:
         _check_ddoc_admin(req, doc["_id"] if isinstance(doc["_id"], str) else "")
     result = req.db.put(_incoming(req, doc))
-    return _written(req, result)
+    return _written(req, result, location=True, etag=False)
 
 
 async def delete(req):
+    """``DELETE /db/doc``: a document that is not there (or deleted) is 404 whatever the rev, as CouchDB
+    opens it first (chttpd_db:db_doc_req/3); without a rev it is a conflict."""
     doc_id = req.params["doc"]
     _check_ddoc_admin(req, doc_id)
+    req.db.get(doc_id)
     rev = _rev_from(req, None)
     if rev is None:
         raise Conflict()
@@ -182,23 +213,31 @@ async def delete(req):
 
 async def copy(req):
     """``COPY /db/doc`` with ``Destination: newid`` or ``newid?rev=R``."""
+    return _copy(req, req.params["doc"])
+
+
+async def copy_local(req):
+    return _copy(req, "_local/" + req.params["doc"])
+
+
+def _copy(req, source_id):
     destination = req.headers.get("destination")
     if not destination:
         raise BadRequest("Destination header is mandatory for COPY.")
     target_id, _, target_query = destination.partition("?")
     target_rev = target_query[4:] if target_query.startswith("rev=") else None
     _check_ddoc_admin(req, target_id)
-    doc = req.db.get(req.params["doc"], req.query.get("rev"), attachments=True)
+    doc = req.db.get(source_id, req.query.get("rev"), attachments=True)
     doc["_id"] = target_id
     doc.pop("_rev", None)
     if target_rev:
         doc["_rev"] = target_rev
     result = req.db.put(doc)
-    return _written(req, result)
+    return _written(req, result, location=True)
 
 
 async def get_local(req):
-    return JSONResponse(req.db.get_local("_local/" + req.params["doc"]))
+    return _read_local(req, "_local/" + req.params["doc"], doc_options(req.query))
 
 
 async def put_local(req):
@@ -209,29 +248,41 @@ async def put_local(req):
     rev = _rev_from(req, doc)
     if rev is not None:
         doc["_rev"] = rev
-    return JSONResponse(req.db.put_local(doc), status=201)
+    result = req.db.put_local(doc)
+    stored = {k: v for k, v in doc.items() if not k.startswith("_")}
+    headers = [("ETag", _local_etag({**stored, "_rev": result["rev"]})),
+               ("Location", req.absolute_uri(req.params["db"], doc["_id"]))]
+    return JSONResponse(result, status=201, headers=headers)
 
 
 async def delete_local(req):
     rev = _rev_from(req, None)
-    return JSONResponse(req.db.delete_local("_local/" + req.params["doc"], rev))
+    result = req.db.delete_local("_local/" + req.params["doc"], rev)
+    return JSONResponse(result, headers=[("ETag", _local_etag({"_rev": result["rev"]}))])
 
 
 async def bulk_docs(req):
     body = await req.json(require_content_type=True)
-    docs = body.get("docs") if isinstance(body, dict) else None
-    if not isinstance(docs, list):
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object")
+    if "docs" not in body:
         raise BadRequest("POST body must include `docs` parameter.")
+    docs = body["docs"]
+    if not isinstance(docs, list):
+        raise BadRequest("`docs` parameter must be an array.")
     new_edits = body.get("new_edits", True)
     if not isinstance(new_edits, bool):
         raise BadRequest("`new_edits` parameter must be a boolean.")
+    if new_edits and body.get("all_or_nothing") is True:
+        return JSONResponse([_refused_row(doc, ALL_OR_NOTHING, _rev_of(doc) or "0-") for doc in docs],
+                            status=417)
     prepared = [_prepare_bulk_doc(req, doc) for doc in docs]
     results = iter(req.db.update_docs([d for d in prepared if not isinstance(d, CouchError)],
                                       new_edits=new_edits))
     rows = []
     for doc, item in zip(docs, prepared, strict=True):
         if isinstance(item, CouchError):
-            rows.append(_refused_row(doc, item))
+            rows.append(_refused_row(doc, item, None if new_edits else _rev_of(doc)))
         elif new_edits:
             rows.append(next(results))
     rows.extend(results)  # with new_edits=false the store answers failures only, not one row per doc
@@ -254,12 +305,17 @@ def _prepare_bulk_doc(req, doc):
         return err
 
 
-def _refused_row(doc, err):
-    row = {"id": doc.get("_id")}
-    if isinstance(doc.get("_rev"), str):
-        row["rev"] = doc["_rev"]
+def _refused_row(doc, err, rev):
+    """An error row (chttpd_db:update_doc_result_to_json): a replicated edit's names its rev."""
+    row = {"id": doc.get("_id") if isinstance(doc, dict) else None}
+    if rev is not None:
+        row["rev"] = rev
     row.update(err.to_json())
     return row
+
+
+def _rev_of(doc):
+    return doc.get("_rev") if isinstance(doc, dict) and isinstance(doc.get("_rev"), str) else None
 
 
 async def bulk_get(req):

@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import re
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 from ..errors import BadContentType, BadRequest, TooLarge
 
@@ -172,6 +172,17 @@ class Request:
     def content_type(self):
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
+    def absolute_uri(self, *segments):
+        """The URL of the path ``segments`` on this server as the client named it (``Host``), each
+        segment percent-encoded as CouchDB encodes it (``chttpd:absolute_uri/2``,
+        ``couch_util:url_encode/1``: only letters, digits and ``_.-:`` stay)."""
+        host = self.headers.get("host")
+        if not host:
+            address, port = self.scope.get("server") or ("127.0.0.1", 80)
+            host = f"{address}:{port}"
+        path = "".join("/" + quote(segment, safe=":").replace("~", "%7E") for segment in segments)
+        return f"{self.scope.get('scheme', 'http')}://{host}{path}"
+
     async def body(self):
         """The whole body; ``413 too_large`` past ``max_request_size``."""
         return b"".join([chunk async for chunk in self.body_chunks()])
@@ -212,7 +223,10 @@ class Request:
 
 
 class Response:
-    """A complete response: status, headers (list of ``(str, str)``) and a bytes body."""
+    """A complete response: status, headers (list of ``(str, str)``) and a bytes body. ``revalidate``
+    says whether it gets CouchDB's default ``Cache-Control: must-revalidate``."""
+
+    revalidate = True
 
     def __init__(self, status=200, body=b"", headers=(), content_type="application/json"):
         self.status = status
@@ -226,7 +240,8 @@ class Response:
         """The headers to send: ``Cache-Control: must-revalidate`` unless the response sets its own or is a
         304 (CouchDB sends none with those)."""
         base = [(b"server", SERVER_HEADER)]
-        if self.status != 304 and not any(name.lower() == "cache-control" for name, _ in self.headers):
+        if self.revalidate and self.status != 304 \
+                and not any(name.lower() == "cache-control" for name, _ in self.headers):
             base.append((b"cache-control", b"must-revalidate"))
         return base + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers + extra]
 

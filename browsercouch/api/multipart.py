@@ -15,7 +15,8 @@ import uuid
 
 from ..errors import BadRequest
 
-__all__ = ["boundary_of", "parse", "read_related", "related_parts", "mixed_parts", "new_boundary"]
+__all__ = ["boundary_of", "parse", "read_related", "related_parts", "mixed_parts", "byteranges_parts",
+           "new_boundary"]
 
 # RFC 2046 section 5.1.1: boundary := 0*69<bchars> bcharsnospace; quoted when it has tspecials.
 BOUNDARY_PARAM = re.compile(r';\s*boundary=(?:"([^"]{1,70})"|([^";\s]{1,70}))', re.IGNORECASE)
@@ -104,6 +105,18 @@ def mixed_parts(entries, boundary):
             yield from related_parts(value, extra, inner)
         yield CRLF
     yield b"--%s--" % boundary.encode()
+
+
+def byteranges_parts(data, ranges, content_type, boundary):
+    """Chunks of a ``multipart/byteranges`` body (RFC 9110 section 14.6): each ``(first, last)`` of
+    ``data`` with its ``Content-Range``, as chttpd_db:send_ranges_multipart/5 writes them."""
+    yield b"--%s" % boundary.encode()
+    for first, last in ranges:
+        yield (b"\r\nContent-Type: %s\r\nContent-Range: bytes %d-%d/%d\r\n\r\n"
+               % (content_type.encode("latin-1"), first, last, len(data)))
+        yield data[first:last + 1]
+        yield b"\r\n--%s" % boundary.encode()
+    yield b"--"
 
 
 def read_related(body, content_type):

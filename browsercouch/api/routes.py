@@ -62,6 +62,7 @@ ROUTES = [
     (ANY, ("{db}", "_local", "{doc}", "{att*}"), MEMBER, databases.refuse_local_attachment),
     (("PUT",), ("{db}", "_local", "{doc}"), MEMBER, documents.put_local),
     (("DELETE",), ("{db}", "_local", "{doc}"), MEMBER, documents.delete_local),
+    (("COPY",), ("{db}", "_local", "{doc}"), MEMBER, documents.copy_local),
     (GET, ("{db}", "_design", "{ddoc}"), MEMBER, documents.get),
     (("PUT",), ("{db}", "_design", "{ddoc}"), DB_ADMIN, documents.put),
     (("DELETE",), ("{db}", "_design", "{ddoc}"), DB_ADMIN, documents.delete),

@@ -147,10 +147,12 @@ class Database:
             rev = revtree.winning_rev(tree)
             if tree[rev].deleted:
                 raise NotFound("deleted")
+        elif options.get("latest"):
+            # chttpd_db: "couch_doc_open will open the winning rev despite of a rev passed"
+            parse_rev_or_400(rev)
+            rev = revtree.winning_rev(tree)
         else:
             rev = parse_rev_or_400(rev)
-            if options.get("latest") and rev in tree:
-                rev = revtree.latest(tree, rev)[0]
         return self._render(doc_id, tree, rev, seq, options, follows)
 
     def _render(self, doc_id, tree, rev, seq, options, follows=False):
@@ -261,30 +263,35 @@ class Database:
 
     @staticmethod
     def _resolve_open_revs(tree, revs, latest):
-        """Rev tuples to render, or rev strings that are missing, de-duplicated in order."""
+        """Rev tuples to render, or rev strings that are missing, de-duplicated in order; leaves in
+        CouchDB's key tree order, lowest revision first."""
         if revs == "all":
-            return revtree.collect_leaves(tree)
+            return sorted(revtree.collect_leaves(tree))
         resolved = []
         for rev_str in revs:
             rev = parse_rev_or_400(rev_str)
             if rev not in tree:
                 resolved.append(rev_str)
             elif latest:
-                resolved.extend(revtree.latest(tree, rev))
+                resolved.extend(sorted(revtree.latest(tree, rev)))
             else:
                 resolved.append(rev)
         return list(dict.fromkeys(resolved))
 
     def bulk_get(self, requests, **options):
-        """``POST /db/_bulk_get``: one ``{"id", "docs": [{"ok"}|{"error"}]}`` per request."""
+        """``POST /db/_bulk_get``: one ``{"id", "docs": [{"ok"}|{"error"}]}`` per request, as
+        ``chttpd_db:bulk_get_*``: without a ``rev``, every leaf, deleted ones too."""
         results = []
         for req in requests:
-            doc_id = req.get("id") if isinstance(req, dict) else None
-            if not isinstance(doc_id, str):
-                results.append({"id": doc_id, "docs": [{"error": _error_row(doc_id, None, BadRequest(
-                    "Document id must be a string"))}]})
+            if not isinstance(req, dict):
+                problem = "document must be a JSON object"
+            elif not isinstance(req.get("id"), str):
+                problem = "document id missed"
+            else:
+                results.append({"id": req["id"], "docs": self._bulk_get_one(req["id"], req, options)})
                 continue
-            results.append({"id": doc_id, "docs": self._bulk_get_one(doc_id, req, options)})
+            error = {"id": None, "rev": None, "error": "bad_request", "reason": problem}
+            results.append({"id": None, "docs": [{"error": error}]})
         return results
 
     def _bulk_get_one(self, doc_id, req, options):
@@ -293,11 +300,9 @@ class Database:
         if "atts_since" in req:
             opts["atts_since"] = req["atts_since"]
         try:
-            if rev is None:
-                return [{"ok": self.get(doc_id, **opts)}]
-            found = self.open_revs(doc_id, [rev], **opts)
+            found = self.open_revs(doc_id, "all" if rev is None else [rev], **opts)
         except CouchError as err:
-            return [{"error": _error_row(doc_id, rev, err)}]
+            return [{"error": _error_row(doc_id, "undefined" if rev is None else rev, err)}]
         return [
             {"ok": row["ok"]} if "ok" in row else
             {"error": {"id": doc_id, "rev": row["missing"], "error": "not_found", "reason": "missing"}}
@@ -328,6 +333,8 @@ class Database:
             revs = [parse_rev_or_400(r) for r in rev_strs]
             tree = revtree.tree_from_json(json.loads(rows[doc_id][3])) if doc_id in rows else {}
             missing, ancestors = revtree.revs_diff(tree, revs)
+            if tree:  # couch_key_tree:find_missing/2 answers in tree order, lowest revision first
+                missing = sorted(missing)
             if missing:
                 entry = {"missing": [format_rev(r) for r in missing]}
                 if ancestors:
@@ -411,7 +418,8 @@ class Database:
             raise result[0]["exception"]
         if result:
             return {"ok": True, "id": result[0]["id"], "rev": result[0]["rev"]}
-        return {"ok": True, "id": doc.get("_id"), "rev": doc.get("_rev")}
+        meta = split_doc(doc)[0]
+        return {"ok": True, "id": meta["_id"], "rev": format_rev(self._replicated_path(meta)[0])}
 
     def update_docs(self, docs, *, new_edits=True, attachment_data=None):
         """``_bulk_docs``: write ``docs`` in one transaction; return one result row per document.
@@ -459,7 +467,8 @@ class Database:
             parse_rev_or_400(meta["_rev"])
         if not new_edits and not doc_id.startswith("_local/"):
             if "_rev" not in meta and "_revisions" not in meta:
-                raise BadRequest("Document rev is required when new_edits is false")
+                raise BadRequest("When `new_edits: false`, the document needs `_rev` or `_revisions` "
+                                 "specified")
             self._replicated_path(meta)  # a bad _revisions fails the batch before any write
         for name in meta.get("_attachments") or ():
             validate_attachment_name(name)
@@ -476,7 +485,8 @@ class Database:
         }
 
     def _save_edits(self, edits):
-        for edit in edits.values():
+        # couch_db_updater sorts a batch's documents by id: their changes come in id order.
+        for _, edit in sorted(edits.items()):
             if not edit.changed:
                 continue
             self.update_seq += 1
@@ -496,7 +506,7 @@ class Database:
 
     def _apply(self, edits, doc_id, meta, body, new_edits, attachment_data):
         if doc_id.startswith("_local/"):
-            return self._put_local(doc_id, meta, body, check_rev=new_edits)
+            return self._put_local(doc_id, meta, body)
         edit = edits.get(doc_id)
         if edit is None:
             edit = edits[doc_id] = _Edit(doc_id, {}, None)
@@ -615,7 +625,9 @@ class Database:
 
     def _resolve_stub(self, doc_id, name, att, parent_atts):
         known = parent_atts.get(name)
-        if known is not None and (not att.get("digest") or att.get("digest") == known["digest"]):
+        # couch_doc:merge_stubs/2: a stub naming a digest or revpos must name the parent's.
+        if known is not None and att.get("digest", known["digest"]) == known["digest"] \
+                and att.get("revpos", known["revpos"]) == known["revpos"]:
             return known
         digest = att.get("digest")
         if isinstance(digest, str) and self.storage.has_attachment(digest) and "revpos" in att:
@@ -668,11 +680,14 @@ class Database:
             raise
 
     def delete_attachment(self, doc_id, name, rev):
-        """``DELETE /db/doc/att``: a new revision of ``doc_id`` without ``name``."""
+        """``DELETE /db/doc/att``: a new revision of ``doc_id`` without ``name``. The revision named (the
+        winner without one) must have it, else 404, before a missing ``rev`` is a conflict."""
         validate_attachment_name(name)
-        doc = self._editable(doc_id, rev)
+        doc = self.get(doc_id, rev)
         if name not in doc.get("_attachments", {}):
             raise NotFound("Document is missing attachment")
+        if rev is None:
+            raise Conflict()
         del doc["_attachments"][name]
         return self.put(doc)
 
@@ -701,24 +716,25 @@ class Database:
         meta, body = split_doc(doc)
         validate_doc_id(meta.get("_id"))
         with self.storage.transaction():
-            rev = self._put_local(meta["_id"], meta, body, check_rev=True)
+            rev = self._put_local(meta["_id"], meta, body)
         return {"ok": True, "id": meta["_id"], "rev": rev}
 
-    def delete_local(self, doc_id, rev):
-        return self.put_local({"_id": doc_id, "_rev": rev, "_deleted": True})
+    def delete_local(self, doc_id, rev=None):
+        """Delete ``doc_id`` at ``rev`` (its current one if ``None``); ``NotFound`` if it is not there."""
+        current = self.get_local(doc_id)["_rev"]
+        if rev is not None and rev != current:
+            raise NotFound("missing")
+        return self.put_local({"_id": doc_id, "_rev": current, "_deleted": True})
 
-    def _put_local(self, doc_id, meta, body, *, check_rev):
-        row = self.storage.get_local(doc_id)
-        current = row[0] if row else 0
-        if check_rev and _local_rev_number(meta.get("_rev")) != current:
-            raise Conflict()
+    def _put_local(self, doc_id, meta, body):
+        """CouchDB 3.x keeps no history of ``_local`` documents and checks no revision: a write is
+        revision ``0-(N+1)`` for the ``0-N`` it names (``0-1`` for none), a deletion ``0-0``."""
+        number = _local_rev_number(meta.get("_rev"))
         if meta.get("_deleted"):
-            if row is None:
-                raise NotFound("missing")
             self.storage.delete_local(doc_id)
             return "0-0"
-        self.storage.put_local(doc_id, current + 1, _dumps(body))
-        return f"0-{current + 1}"
+        self.storage.put_local(doc_id, number + 1, _dumps(body))
+        return f"0-{number + 1}"
 
     # -- maintenance ---------------------------------------------------------------------------------
 
@@ -757,7 +773,7 @@ def _local_rev_number(rev):
         return 0
     if isinstance(rev, str) and rev.startswith("0-") and rev[2:].isdigit():
         return int(rev[2:])
-    raise Conflict()
+    raise BadRequest("Invalid rev format")
 
 
 def _error_row(doc_id, rev, err):

@@ -36,6 +36,12 @@ REPLICATION_MEMBERS = frozenset({
     "_replication_stats",
 })
 RESERVED_ID_PREFIXES = ("_design/", "_local/")
+# couch_doc:transfer_fields/3 matches these members by type; any other value is a bad special member.
+_SPECIAL_TYPES = {
+    "_attachments": lambda value: isinstance(value, dict),
+    "_deleted": lambda value: isinstance(value, bool),
+    "_revisions": lambda value: isinstance(value, dict),
+}
 
 
 class IllegalDocId(BadRequest):
@@ -90,13 +96,12 @@ def split_doc(doc):
     meta, body = {}, {}
     for key, value in doc.items():
         if key.startswith("_") and key not in REPLICATION_MEMBERS:
-            if key not in SPECIAL_MEMBERS:
+            well_typed = _SPECIAL_TYPES.get(key, lambda _: True)
+            if key not in SPECIAL_MEMBERS or not well_typed(value):
                 raise DocValidation(f"Bad special document member: {key}")
             meta[key] = value
         else:
             body[key] = value
-    if "_attachments" in meta and not isinstance(meta["_attachments"], dict):
-        raise BadRequest("_attachments must be an object")
     return meta, body
 
 

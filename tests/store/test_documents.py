@@ -57,8 +57,9 @@ def test_split_doc():
     meta, body = split_doc({"_id": "a", "_rev": "1-x", "v": 1, "_attachments": {}, "nested": {"_x": 1}})
     assert meta == {"_id": "a", "_rev": "1-x", "_attachments": {}}
     assert body == {"v": 1, "nested": {"_x": 1}}
-    meta, _ = split_doc({member: None for member in SPECIAL_MEMBERS - {"_attachments"}})
-    assert set(meta) == SPECIAL_MEMBERS - {"_attachments"}
+    typed = {"_attachments": {}, "_deleted": True, "_revisions": {}}
+    meta, _ = split_doc({member: typed.get(member) for member in SPECIAL_MEMBERS})
+    assert set(meta) == SPECIAL_MEMBERS
 
 
 def test_split_doc_refuses():
@@ -66,9 +67,13 @@ def test_split_doc_refuses():
         split_doc({"_id": "a", "_foo": 1})
     assert (err.value.status, err.value.error, err.value.reason) == (
         400, "doc_validation", "Bad special document member: _foo")
-    for doc in ([], "doc", None, {"_attachments": []}):
+    for doc in ([], "doc", None):
         with pytest.raises(BadRequest):
             split_doc(doc)
+    # couch_doc:transfer_fields/3 takes these members by type only.
+    for member, value in (("_attachments", []), ("_deleted", "yes"), ("_revisions", [1])):
+        with pytest.raises(DocValidation, match=f"Bad special document member: {member}"):
+            split_doc({member: value})
 
 
 def test_new_rev_hash_is_a_deterministic_md5():
