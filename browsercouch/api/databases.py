@@ -171,7 +171,8 @@ def _positive_int(value, decoded):
     """``couch_mrview_http:parse_pos_int/1``: a ``limit`` or ``skip`` of at least 0."""
     number = value if isinstance(value, int) and not isinstance(value, bool) else None
     if isinstance(value, str) and not decoded and re.fullmatch(r"[+-]?[0-9]+", value):
-        number = int(value)
+        # More digits than any row count: read as MAX_ROWS (int() refuses over 4300 digits).
+        number = int(value) if len(value) <= 19 else (-1 if value.startswith("-") else MAX_ROWS)
     if number is None:
         raise QueryParseError(f"Invalid value for integer: {_shown(value, decoded)}")
     if number < 0:

@@ -164,6 +164,7 @@ def test_all_docs_post_without_json_content_type_is_415(client, abc):
     ("limit=1.5", "query_parse_error", 'Invalid value for integer: "1.5"'),
     ("limit=", "query_parse_error", "Invalid value for integer: []"),
     ("skip=-3", "query_parse_error", 'Invalid value for positive integer: "-3"'),
+    ("skip=-" + "9" * 5000, "query_parse_error", 'Invalid value for positive integer: "-' + "9" * 5000 + '"'),
     ("descending=2", "query_parse_error", 'Invalid boolean parameter: "2"'),
     ("include_docs=yes", "query_parse_error", 'Invalid boolean parameter: "yes"'),
     ("conflicts=%7B%7D", "query_parse_error", 'Invalid boolean parameter: "{}"'),
@@ -360,3 +361,9 @@ def test_ensure_full_commit(client, db):
 
 def test_view_cleanup(client, db):
     assert expect_json(client.post(f"/{db}/_view_cleanup", json={}), 202) == {"ok": True}
+
+
+def test_a_skip_of_thousands_of_digits_skips_everything(client, abc):
+    """Found by tests/system/test_fuzz.py: int() refuses over 4300 digits, which was a 500."""
+    rows = expect_json(client.get(f"/{abc}/_all_docs?skip=" + "9" * 5000))["rows"]
+    assert rows == []

@@ -269,7 +269,7 @@ def test_apache_couchdb_replicators_multipart_exchanges(tab):
     rev_id = "b" * 32
     doc = {"_id": "pushed", "_rev": f"2-{rev_id}", "_revisions": {"start": 2, "ids": [rev_id, "a" * 32]},
            "n": 1, "_attachments": {"big.bin": {"content_type": "application/octet-stream",
-                                                "length": len(data)}}}
+                                                "length": len(data), "follows": True}}}
     boundary = multipart.new_boundary()
     body = b"".join(multipart.related_parts(doc, [("big.bin", "application/octet-stream", data)], boundary))
     status, _, answer = http("PUT", f"{db_url}/pushed?new_edits=false", body,
