@@ -382,7 +382,7 @@ def goal_report(results, reference_names):
                 missed = [f"{key} {_format_ratio(value)}" for key, value in got.items()
                           if value is None or value < target]
                 what = "single client" if target == SINGLE_CLIENT_GOAL[1] else "32 clients"
-                verdict = "met" if not missed else "NOT met: " + ", ".join(missed)
+                verdict = f"met ({', '.join(got)})" if not missed else "NOT met: " + ", ".join(missed)
                 lines.append(f"goal {candidate} / {reference}, {what} >= {target}x: {verdict}")
     return lines
 
