@@ -129,7 +129,8 @@ class Stats:
 
     ``replication_id`` is known once the session has found it; ``source_seq`` is the newest source
     sequence seen, ``through_seq`` the end of the changes fully replicated, ``checkpointed_source_seq``
-    the last one recorded on both peers.
+    the last one recorded on both peers. ``unconfirmed`` holds, by document id, the revisions sent in a
+    ``_bulk_docs`` whose answer never came: the next attempt's revision check tells whether they arrived.
     """
 
     COUNTERS = ("docs_read", "docs_written", "doc_write_failures", "missing_revisions_found",
@@ -143,6 +144,7 @@ class Stats:
         self.through_seq = None
         self.checkpointed_source_seq = None
         self.replication_id = None
+        self.unconfirmed = {}
 
     def as_dict(self):
         """The counters and sequences as a JSON-able dict."""
@@ -285,27 +287,46 @@ class _Session:
             await self._batch_done(batch)
 
     async def _replicate_batch(self, rows):
+        """Replicate one batch. Its counters are added only once its outcome is known: a batch cut off
+        is done again by the next attempt, which counts it (revisions it finds on the target that the
+        cut-off attempt had sent count as written then)."""
         # 2.4.2.4.3 Calculate Revision Difference
         revs = {}
         for row in rows:  # a clustered peer may list a document twice in one batch
             revs.setdefault(row["id"], []).extend(change["rev"] for change in row["changes"])
-        self.stats.revisions_checked += sum(len(r) for r in revs.values())
         diff = await self.target.revs_diff(revs) if revs else {}
-        self.stats.missing_revisions_found += sum(len(entry.get("missing", ())) for entry in diff.values())
-        if not diff:
-            return
-        # 2.4.2.5.1 Fetch Changed Documents
-        docs = await self._fetch(diff)
-        self.stats.docs_read += len(docs)
-        if not docs:
-            return
-        # 2.4.2.5.2 Upload Batch of Changed Documents; 2.4.2.5.3 attachments travel inline, in base64
-        failed = await self.target.bulk_docs(docs)
+        docs, failed = [], []
+        if diff:
+            # 2.4.2.5.1 Fetch Changed Documents
+            docs = await self._fetch(diff)
+        if docs:
+            # 2.4.2.5.2 Upload Batch of Changed Documents; 2.4.2.5.3 attachments travel inline, in base64
+            try:
+                failed = await self.target.bulk_docs(docs)
+            except BaseException:
+                for doc in docs:  # sent, maybe stored: the next attempt's revs_diff tells
+                    self.stats.unconfirmed.setdefault(doc["_id"], set()).add(doc["_rev"])
+                raise
         for row in failed:
             log.warning("replication %s: cannot write %s %s: %s: %s", self.stats.replication_id,
                         row.get("id"), row.get("rev", ""), row.get("error"), row.get("reason"))
-        self.stats.doc_write_failures += len(failed)
-        self.stats.docs_written += len(docs) - len(failed)
+        arrived = self._confirm_arrivals(revs, diff)
+        stats = self.stats
+        stats.revisions_checked += sum(len(r) for r in revs.values())
+        stats.missing_revisions_found += arrived + sum(len(e.get("missing", ())) for e in diff.values())
+        stats.docs_read += arrived + len(docs)
+        stats.doc_write_failures += len(failed)
+        stats.docs_written += arrived + len(docs) - len(failed)
+
+    def _confirm_arrivals(self, revs, diff):
+        """How many revisions an earlier, cut-off attempt sent that the target now has. The checked
+        documents' unconfirmed revisions are settled: arrived, or written again by this batch."""
+        arrived = 0
+        for doc_id, checked in revs.items():
+            sent = self.stats.unconfirmed.pop(doc_id, ())
+            missing = diff.get(doc_id, {}).get("missing", ())
+            arrived += sum(1 for rev in sent if rev in checked and rev not in missing)
+        return arrived
 
     async def _fetch(self, diff):
         """The missing revisions, whole: ancestry in ``_revisions``, and attachment data for every
