@@ -23,6 +23,7 @@ from . import __version__, bundled
 from .api import CouchApp
 from .api.auth import format_admin_hash, hash_password, parse_admin_hash
 from .errors import CouchError
+from .hashing import ThreadedPbkdf2
 from .replicator import Replication, ReplicationOptions, open_endpoint, tcp_client
 from .static import StaticFiles
 from .store import Couch
@@ -224,7 +225,7 @@ def serve(args):
         raise SystemExit(
             f"browsercouch: refusing to serve {args.host} without credentials: anyone on the network could "
             "read and change every database. Add --admin USER:PASS, or bind 127.0.0.1.")
-    app = CouchApp(couch, admins=admins, cors_origins=args.cors)
+    app = CouchApp(couch, admins=admins, cors_origins=args.cors, pbkdf2=ThreadedPbkdf2())
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

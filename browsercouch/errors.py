@@ -21,6 +21,7 @@ __all__ = [
     "TooLarge",
     "BadContentType",
     "RangeNotSatisfiable",
+    "TooManyRequests",
     "InternalError",
     "ServiceUnavailable",
     "from_response",
@@ -99,6 +100,17 @@ class BadContentType(CouchError):
 
 class RangeNotSatisfiable(CouchError):
     status, error, reason = 416, "requested_range_not_satisfiable", "Requested range not satisfiable"
+
+
+class TooManyRequests(CouchError):
+    """Refused for now: try again after ``retry_after`` seconds (sent as ``Retry-After``)."""
+
+    status, error, reason = 429, "too_many_requests", "Too many requests; try again later."
+
+    def __init__(self, reason=None, *, retry_after):
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.headers = [("Retry-After", str(retry_after))]
 
 
 class InternalError(CouchError):

@@ -33,18 +33,21 @@ class CouchApp:
     ``password_iterations`` is the PBKDF2 cost of passwords written to ``_users``.
     ``http_client`` is the ``replicator.HttpClient`` replications use for remote peers (native asyncio
     by default; the browser passes its ``fetch()`` client).
+    ``pbkdf2`` derives password keys (``auth.Pbkdf2``): on the serving loop unless the shell passes one
+    that runs elsewhere (a worker thread natively, WebCrypto in the browser).
     """
 
     def __init__(self, couch, *, admins=None, cors_origins=(), max_request_size=DEFAULT_MAX_REQUEST_SIZE,
                  session_timeout=auth.SESSION_TIMEOUT, password_iterations=auth.PBKDF2_ITERATIONS,
-                 http_client=None):
+                 http_client=None, pbkdf2=auth.pbkdf2_inline):
         self.couch = couch
         self.password_iterations = password_iterations
+        self.pbkdf2 = pbkdf2
         self.max_request_size = max_request_size
         self.cors = Cors(cors_origins)
         self.authenticator = auth.Authenticator(
             admins=admins or {}, secret=couch.config["secret"], lookup_user=self._lookup_user,
-            timeout=session_timeout)
+            timeout=session_timeout, pbkdf2=pbkdf2)
         self.started = time.time()
         self.scheduler = Scheduler(couch, http_client)
 
@@ -93,7 +96,7 @@ class CouchApp:
             return _error_response(InternalError())
 
     async def _dispatch(self, request):
-        request.user, set_cookie = self._authenticate(request)
+        request.user, set_cookie = await self._authenticate(request)
         access, handler, params = routes.match(request.method, request.segments)
         if access is None:
             if handler:
@@ -106,10 +109,10 @@ class CouchApp:
             response.add_header("Set-Cookie", set_cookie)
         return response
 
-    def _authenticate(self, request):
+    async def _authenticate(self, request):
         if self.admin_party or PAGE_EXTENSION in request.scope.get("extensions", ()):
             return auth.UserCtx(None, ("_admin",)), None
-        return self.authenticator.authenticate(request.headers, time.time())
+        return await self.authenticator.authenticate(request.headers, time.time(), request.client_address)
 
     def _authorize(self, request, access):
         """Raise 401/403 unless the route's access level admits ``request.user``; resolve ``request.db``."""

@@ -16,11 +16,25 @@ Passwords (``couch_passwords.erl``, ``couch_httpd_auth.erl`` ``authenticate_int/
     as ``-pbkdf2:sha256-<derived_key>,<salt>,<iterations>`` (``-pbkdf2-`` for SHA-1, ``-hashed-<sha>,<salt>``
     for the simple scheme); ``parse_admin_hash`` turns that into the same credential dict.
 
+Deriving keys off the loop (``Pbkdf2``)
+    PBKDF2 at 600000 iterations costs about 0.3 s natively and seconds in pure Python by design. The API
+    awaits an injected ``pbkdf2`` instead of deriving on the serving loop: the native server runs
+    ``hashlib.pbkdf2_hmac`` on a worker thread, the browser WebCrypto; ``pbkdf2_inline`` (the default, for
+    tests) derives in place.
+
 The verification cache (``couch_passwords_cache.erl``)
-    PBKDF2 at 600000 iterations costs about 0.3 s by design, which would make Basic auth on every request
-    unusable. After one slow success ``Authenticator`` remembers a fast SHA-256 of (stored credentials,
-    password) per user, in a bounded LRU. The stored credentials are part of the digest, so changing a
+    After one slow success ``Authenticator`` remembers a fast SHA-256 of (stored credentials, password)
+    per user, in a bounded LRU whose entries lapse after ``CACHE_IDLE`` seconds unused, so Basic auth on
+    every request costs no derivation. The stored credentials are part of the digest, so changing a
     password (new salt, new derived key) can never be answered from the cache. Failures are never cached.
+    Requests presenting the same name and password while their check runs share it.
+
+Throttling failed logins (``throttle.py``; CouchDB 3.4 has ``couch_auth_lockout``)
+    Failures are counted per client address and per user name; past ``throttle.FREE_FAILURES`` the
+    address or name is locked for a doubling time, and a locked attempt is answered 429 with
+    ``Retry-After`` before any derivation (so a flood costs almost nothing), after ``REFUSAL_DELAY``.
+    A password already remembered passes a lock on its name, not one on its address: whoever floods a
+    name does not lock its owner's logged-in clients out.
 
 Basic auth (``couch_httpd_auth.erl`` ``basic_name_pw/1``)
     ``Authorization: Basic base64(name:password)``, split at the first colon. A header of another scheme, a
@@ -52,6 +66,7 @@ Authorization (``couch_db.erl`` ``check_is_member/1``, ``check_is_admin/1``, ``i
     in ``chttpd:verify_is_server_admin/1``.
 """
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -61,10 +76,12 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from browsercouch.errors import BadRequest, Forbidden, Unauthorized
+from browsercouch.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
+
+from .throttle import LoginThrottle
 
 __all__ = [
     "PASSWORD_SCHEME",
@@ -76,7 +93,10 @@ __all__ = [
     "ADMIN_ONLY_SECURITY",
     "UserCtx",
     "ANONYMOUS",
+    "Pbkdf2",
+    "pbkdf2_inline",
     "hash_password",
+    "derive_credentials",
     "verify_password",
     "format_admin_hash",
     "parse_admin_hash",
@@ -110,6 +130,10 @@ SESSION_TIMEOUT = 600
 SESSION_REFRESH_FRACTION = 0.1
 # Successful verifications remembered, least recently used dropped first: plenty for one node's active users.
 AUTH_CACHE_SIZE = 1000
+# Seconds a remembered verification lives unused (CouchDB's ``[couch_passwords_cache] max_idle``, 10 min).
+CACHE_IDLE = 600.0
+# Seconds a throttled login waits for its 429: slows a client that keeps asking without costing anything.
+REFUSAL_DELAY = 1.0
 COOKIE_NAME = "AuthSession"
 # ``[chttpd_auth] hash_algorithms``: the first signs new cookies, all are accepted.
 COOKIE_HASH_ALGORITHMS = ("sha256", "sha1")
@@ -191,16 +215,19 @@ def pbkdf2_hmac_python(name: str, password: bytes, salt: bytes, iterations: int)
 
 _pbkdf2_hmac = getattr(hashlib, "pbkdf2_hmac", pbkdf2_hmac_python)
 
+# How the API derives PBKDF2 keys: ``await pbkdf2(prf, password, salt, iterations)`` gives the key as long as
+# the PRF's digest. A derivation at 600k iterations takes 0.3 s natively and seconds in Pyodide, so the shells
+# inject one that runs off the serving loop: a worker thread natively (``browsercouch.hashing``), WebCrypto
+# in the browser (``browser.webcrypto``).
+Pbkdf2 = Callable[[str, bytes, bytes, int], Awaitable[bytes]]
 
-def hash_password(password: str, *, iterations: int = PBKDF2_ITERATIONS, salt: str | None = None) -> dict:
-    """Hash ``password`` as CouchDB 3.4 stores it: PBKDF2-HMAC-SHA256.
 
-    Returns the credential fields of a ``_users`` document: ``password_scheme``, ``pbkdf2_prf``,
-    ``iterations``, ``salt`` (32 random hex digits unless given) and ``derived_key`` (hex).
-    """
-    if salt is None:
-        salt = secrets.token_hex(16)
-    key = _pbkdf2_hmac(PBKDF2_PRF, _to_bytes(password), _to_bytes(salt), iterations)
+async def pbkdf2_inline(prf: str, password: bytes, salt: bytes, iterations: int) -> bytes:
+    """A ``Pbkdf2`` that derives on the calling loop, blocking it: for tests and small iteration counts."""
+    return _pbkdf2_hmac(prf, password, salt, iterations)
+
+
+def _credentials(salt: str, iterations: int, key: bytes) -> dict:
     return {
         "password_scheme": PASSWORD_SCHEME,
         "pbkdf2_prf": PBKDF2_PRF,
@@ -208,6 +235,25 @@ def hash_password(password: str, *, iterations: int = PBKDF2_ITERATIONS, salt: s
         "salt": salt,
         "derived_key": key.hex(),
     }
+
+
+def hash_password(password: str, *, iterations: int = PBKDF2_ITERATIONS, salt: str | None = None) -> dict:
+    """Hash ``password`` as CouchDB 3.4 stores it: PBKDF2-HMAC-SHA256, on the calling thread.
+
+    Returns the credential fields of a ``_users`` document: ``password_scheme``, ``pbkdf2_prf``,
+    ``iterations``, ``salt`` (32 random hex digits unless given) and ``derived_key`` (hex).
+    """
+    salt = secrets.token_hex(16) if salt is None else salt
+    return _credentials(salt, iterations, _pbkdf2_hmac(PBKDF2_PRF, _to_bytes(password), _to_bytes(salt),
+                                                       iterations))
+
+
+async def derive_credentials(password: str, pbkdf2: Pbkdf2, *, iterations: int = PBKDF2_ITERATIONS,
+                             salt: str | None = None) -> dict:
+    """``hash_password`` with the key derived by ``pbkdf2`` (off the serving loop in the shells)."""
+    salt = secrets.token_hex(16) if salt is None else salt
+    return _credentials(salt, iterations, await pbkdf2(PBKDF2_PRF, _to_bytes(password), _to_bytes(salt),
+                                                       iterations))
 
 
 def _same(computed: str, stored) -> bool:
@@ -221,35 +267,42 @@ def _verify_simple(password: str, creds: Mapping) -> bool:
     return _same(hashlib.sha1(_to_bytes(password) + _to_bytes(salt)).hexdigest(), creds.get("password_sha"))
 
 
-def _verify_pbkdf2(password: str, creds: Mapping) -> bool:
+def _pbkdf2_parameters(creds: Mapping) -> tuple[str, str, int] | None:
+    """``(prf, salt, iterations)`` of pbkdf2 credentials, ``None`` when mistyped; raises ``Forbidden`` as
+    CouchDB does for an unknown PRF or an iteration count out of bounds."""
     prf = _PRFS.get(creds.get("pbkdf2_prf", "sha"))
     if prf is None:
         raise Forbidden("PRF is invalid")
     iterations = creds.get("iterations", LEGACY_PBKDF2_ITERATIONS)
     salt = creds.get("salt", "")
     if not isinstance(iterations, int) or isinstance(iterations, bool) or not isinstance(salt, str):
-        return False
+        return None
     if iterations < MIN_ITERATIONS:
         raise Forbidden("Iteration count is too low for this server")
     if iterations > MAX_ITERATIONS:
         raise Forbidden("Iteration count is too high for this server")
-    key = _pbkdf2_hmac(prf, _to_bytes(password), _to_bytes(salt), iterations)
-    return _same(key.hex(), creds.get("derived_key"))
+    return prf, salt, iterations
 
 
-_VERIFIERS = {"simple": _verify_simple, "pbkdf2": _verify_pbkdf2}
-
-
-def verify_password(password: str, creds: Mapping) -> bool:
+async def verify_password(password: str, creds: Mapping, pbkdf2: Pbkdf2 = pbkdf2_inline) -> bool:
     """Whether ``password`` matches stored credentials ``creds`` (a ``_users`` doc, ``parse_admin_hash``).
 
     Both schemes, every PRF CouchDB knows (``sha`` = SHA-1, ``sha224``, ``sha256``, ``sha384``, ``sha512``);
-    the final comparison takes constant time. Returns ``False`` for missing or mistyped fields or an unknown
-    scheme. Raises ``Forbidden`` for an unknown PRF or an iteration count outside
-    ``MIN_ITERATIONS..MAX_ITERATIONS``, as CouchDB does (403).
+    PBKDF2 keys are derived by ``pbkdf2``; the final comparison takes constant time. Returns ``False`` for
+    missing or mistyped fields or an unknown scheme. Raises ``Forbidden`` for an unknown PRF or an
+    iteration count outside ``MIN_ITERATIONS..MAX_ITERATIONS``, as CouchDB does (403).
     """
-    verifier = _VERIFIERS.get(creds.get("password_scheme", "simple"))
-    return verifier is not None and verifier(password, creds)
+    scheme = creds.get("password_scheme", "simple")
+    if scheme == "simple":
+        return _verify_simple(password, creds)
+    if scheme != "pbkdf2":
+        return False
+    parameters = _pbkdf2_parameters(creds)
+    if parameters is None:
+        return False
+    prf, salt, iterations = parameters
+    key = await pbkdf2(prf, _to_bytes(password), _to_bytes(salt), iterations)
+    return _same(key.hex(), creds.get("derived_key"))
 
 
 def format_admin_hash(creds: Mapping) -> str:
@@ -521,20 +574,31 @@ class Authenticator:
     (``couch_auth_cache:add_roles/2``). ``secret`` signs session cookies; without one a random secret is made,
     so sessions end with the process. ``timeout`` is the session lifetime in seconds, ``secure_cookies`` and
     ``same_site`` go on every cookie, and ``cache_size`` bounds the cache of successful password
-    verifications.
+    verifications. ``pbkdf2`` derives keys (see ``Pbkdf2``); ``throttle`` (a ``LoginThrottle``) slows down
+    failing clients; ``clock`` is its monotonic time.
+
+    Checking a password (``_verify``): a password verified before and remembered (``CACHE_IDLE``) costs one
+    SHA-256 and passes a lock on the name, not one on the address. Otherwise the throttle may answer 429
+    (``TooManyRequests``) at once; else one derivation runs, shared by every request that presents the same
+    name and password meanwhile (a client opening several connections with Basic credentials hashes once).
     """
 
     def __init__(self, *, admins: Mapping[str, dict] | None = None,
                  lookup_user: Callable[[str], dict | None] | None = None, secret: str | None = None,
                  timeout: int = SESSION_TIMEOUT, secure_cookies: bool = False, same_site: str | None = None,
-                 cache_size: int = AUTH_CACHE_SIZE):
+                 cache_size: int = AUTH_CACHE_SIZE, pbkdf2: Pbkdf2 = pbkdf2_inline,
+                 throttle: LoginThrottle | None = None, clock: Callable[[], float] = time.monotonic):
         self.admins = dict(admins or {})
         self._lookup_user = lookup_user or (lambda name: None)
         self.secret = secret if secret is not None else secrets.token_hex(16)
         self.timeout = timeout
         self._cookie_options = {"secure": secure_cookies, "same_site": same_site}
         self._cache_size = cache_size
-        self._verified: OrderedDict[tuple[str, bytes], None] = OrderedDict()
+        self._pbkdf2 = pbkdf2
+        self.throttle = throttle if throttle is not None else LoginThrottle()
+        self._clock = clock
+        self._verified: OrderedDict[tuple[str, bytes], float] = OrderedDict()
+        self._flights: dict[tuple[str, bytes], asyncio.Future] = {}
 
     def add_admin(self, name: str, creds: Mapping, *, password: str | None = None) -> None:
         """Make ``name`` a server admin with the credential fields ``creds``. ``password``, given when the
@@ -542,7 +606,7 @@ class Authenticator:
         iterations takes seconds in pure Python, and the browser derived the key with WebCrypto."""
         self.admins[name] = dict(creds)
         if password is not None:
-            self._verified[self._cache_key(name, password, creds)] = None
+            self._remember(self._cache_key(name, password, creds))
 
     def _user_creds(self, name: str) -> tuple[Mapping, tuple[str, ...]] | None:
         """``(credentials, roles)`` for ``name`` (``couch_auth_cache:get_user_creds/2``), or ``None``."""
@@ -560,30 +624,77 @@ class Authenticator:
         stored = json.dumps([creds.get(field) for field in _CRED_FIELDS]).encode()
         return name, hashlib.sha256(stored + b"\0" + _to_bytes(password)).digest()
 
-    def _verify(self, name: str, password: str) -> tuple[UserCtx, Mapping]:
+    def _remember(self, key: tuple[str, bytes]) -> None:
+        self._verified[key] = self._clock()
+        self._verified.move_to_end(key)
+        while len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+
+    def _remembered(self, key: tuple[str, bytes]) -> bool:
+        """Whether ``key`` was verified and used within ``CACHE_IDLE`` seconds (then it is used again)."""
+        used = self._verified.get(key)
+        if used is None or self._clock() - used > CACHE_IDLE:
+            self._verified.pop(key, None)
+            return False
+        self._remember(key)
+        return True
+
+    async def _refuse(self, wait: int, client: str | None, now: float) -> TooManyRequests:
+        """The 429 of a throttled attempt, held ``REFUSAL_DELAY`` seconds at most (a client that ignores
+        ``Retry-After`` gets an answer a second, not hundreds); the guess it carried counts against its
+        address."""
+        self.throttle.failed(client, None, now)
+        await asyncio.sleep(min(wait, REFUSAL_DELAY))
+        return TooManyRequests("Too many failed logins; try again later.", retry_after=wait)
+
+    def _start_check(self, key, name: str, password: str, creds: Mapping,
+                     client: str | None) -> asyncio.Future:
+        """Derive and compare once for ``key``; the outcome goes to the throttle and the cache."""
+        self.throttle.started(client, name, self._clock())
+        flight = asyncio.ensure_future(verify_password(password, creds, self._pbkdf2))
+        self._flights[key] = flight
+
+        def done(task):
+            del self._flights[key]
+            ok = not task.cancelled() and task.exception() is None and task.result()
+            self.throttle.ended(client, name, self._clock(), ok=ok)
+            if ok:
+                self._remember(key)
+
+        flight.add_done_callback(done)
+        return flight
+
+    async def _verify(self, name: str, password: str, client: str | None) -> tuple[UserCtx, Mapping]:
         """``(ctx, credentials)`` when ``password`` is ``name``'s; raises as ``check_password`` does."""
+        now = self._clock()
         found = self._user_creds(name)
-        if found is None:
+        key = None if found is None else self._cache_key(name, password, found[0])
+        if key is not None and self._remembered(key):
+            wait = self.throttle.wait(client, name, now, name_too=False)
+            if wait:
+                raise await self._refuse(wait, client, now)
+            return UserCtx(name, found[1]), found[0]
+        flight = self._flights.get(key) if key is not None else None
+        if flight is None:
+            wait = self.throttle.wait(client, name, now)
+            if wait:
+                raise await self._refuse(wait, client, now)
+            if found is None:
+                self.throttle.failed(client, name, now)
+                raise Unauthorized(_INCORRECT)
+            flight = self._start_check(key, name, password, found[0], client)
+        if not await asyncio.shield(flight):
             raise Unauthorized(_INCORRECT)
-        creds, roles = found
-        key = self._cache_key(name, password, creds)
-        if key in self._verified:
-            self._verified.move_to_end(key)
-        elif verify_password(password, creds):
-            self._verified[key] = None
-            if len(self._verified) > self._cache_size:
-                self._verified.popitem(last=False)
-        else:
-            raise Unauthorized(_INCORRECT)
-        return UserCtx(name, roles), creds
+        return UserCtx(name, found[1]), found[0]
 
-    def check_password(self, name: str, password: str) -> UserCtx:
-        """The ``UserCtx`` of ``name`` if ``password`` is theirs.
+    async def check_password(self, name: str, password: str, client: str | None = None) -> UserCtx:
+        """The ``UserCtx`` of ``name`` if ``password`` is theirs; ``client`` is the peer's address.
 
-        Raises ``Unauthorized("Name or password is incorrect.")`` otherwise, and ``Forbidden`` for unusable
-        stored credentials (see ``verify_password``).
+        Raises ``Unauthorized("Name or password is incorrect.")`` otherwise, ``TooManyRequests`` (429 with
+        ``Retry-After``) while the address or the name is throttled, and ``Forbidden`` for unusable stored
+        credentials (see ``verify_password``).
         """
-        return self._verify(name, password)[0]
+        return (await self._verify(name, password, client))[0]
 
     def _session(self, cookie: str, now: float) -> tuple[UserCtx, str | None] | None:
         """The session a cookie value proves, with a refreshed ``Set-Cookie`` value when due, or ``None``."""
@@ -612,13 +723,15 @@ class Authenticator:
         """The ``Set-Cookie`` header value that ends the session (``DELETE /_session``, failed login)."""
         return clear_cookie_header(**self._cookie_options)
 
-    def authenticate(self, headers: Mapping[str, str], now: float) -> tuple[UserCtx, str | None]:
+    async def authenticate(self, headers: Mapping[str, str], now: float,
+                           client: str | None = None) -> tuple[UserCtx, str | None]:
         """The user a request is from, and a ``Set-Cookie`` header value to send back (or ``None``).
 
-        ``headers`` has lower-cased names; ``now`` is seconds since the epoch. A valid ``AuthSession`` cookie
-        wins (with a refreshed cookie once 10 % of its lifetime has passed); otherwise Basic credentials are
-        checked; otherwise the user is ``ANONYMOUS``. Raises ``Unauthorized`` for wrong Basic credentials and
-        ``BadRequest`` for a malformed Basic header or cookie.
+        ``headers`` has lower-cased names; ``now`` is seconds since the epoch; ``client`` is the peer's
+        address. A valid ``AuthSession`` cookie wins (with a refreshed cookie once 10 % of its lifetime has
+        passed); otherwise Basic credentials are checked; otherwise the user is ``ANONYMOUS``. Raises as
+        ``check_password`` for wrong Basic credentials, and ``BadRequest`` for a malformed Basic header or
+        cookie.
         """
         cookie = _request_cookie(headers.get("cookie"))
         session = self._session(cookie, now) if cookie else None
@@ -626,15 +739,15 @@ class Authenticator:
             return session
         credentials = parse_basic(headers["authorization"]) if "authorization" in headers else None
         if credentials is not None:
-            return self.check_password(*credentials), None
+            return await self.check_password(*credentials, client), None
         return ANONYMOUS, None
 
-    def login(self, name: str, password: str, now: float) -> tuple[UserCtx, str]:
+    async def login(self, name: str, password: str, now: float,
+                    client: str | None = None) -> tuple[UserCtx, str]:
         """``POST /_session``: the user's ``UserCtx`` and the ``Set-Cookie`` header value of a new session.
 
-        Raises ``Unauthorized("Name or password is incorrect.")`` for wrong credentials; CouchDB then also
-        sends ``logout_cookie()``.
+        Raises as ``check_password``; for ``Unauthorized`` CouchDB also sends ``logout_cookie()``.
         """
-        ctx, creds = self._verify(name, password)
+        ctx, creds = await self._verify(name, password, client)
         salt = creds.get("salt", "")
         return ctx, self.session_cookie(name, salt if isinstance(salt, str) else "", now)

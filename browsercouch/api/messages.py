@@ -172,6 +172,12 @@ class Request:
     def content_type(self):
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
+    @property
+    def client_address(self):
+        """The peer's address (ASGI ``client``), or ``None`` when the server does not say."""
+        client = self.scope.get("client")
+        return client[0] if client else None
+
     def absolute_uri(self, *segments):
         """The URL of the path ``segments`` on this server as the client named it (``Host``), each
         segment percent-encoded as CouchDB encodes it (``chttpd:absolute_uri/2``,

@@ -123,7 +123,7 @@ async def post_session(req):
     try:
         if not isinstance(name, str) or not isinstance(password, str):
             raise Unauthorized("Name or password is incorrect.")
-        user, cookie = req.app.authenticator.login(name, password, time.time())
+        user, cookie = await req.app.authenticator.login(name, password, time.time(), req.client_address)
     except Unauthorized as err:
         err.headers = [("Set-Cookie", req.app.authenticator.logout_cookie())]
         raise

@@ -10,7 +10,8 @@ or IndexedDB); every write is acknowledged only after ``persist`` saved it (``pe
 Requests go through the same HTTP driver as a network peer's would (h11 over a memory pipe), so the page
 sees exactly what a CouchDB client sees; they are its owner's and count as a server admin's. Network
 peers come through the bridge (``channel.py``) and must log in once an admin is set. Remote peers are
-reached with ``fetch`` (``fetch.py``).
+reached with ``fetch`` (``fetch.py``). Passwords are checked with WebCrypto (``webcrypto.py``), off the
+interpreter's thread, so a peer sending wrong passwords cannot stall the tab.
 """
 
 import asyncio
@@ -28,6 +29,7 @@ from .channel import Channel
 from .fetch import FetchClient
 from .loop import batch_call_soon
 from .persist import Persister, acknowledge_after_persist
+from .webcrypto import webcrypto_pbkdf2
 
 __all__ = ["Tab", "open_tab"]
 
@@ -119,6 +121,6 @@ async def open_tab(data_dir, persist):
     batch_call_soon(asyncio.get_running_loop())
     persister = Persister(persist)
     couch = Couch(str(data_dir), snapshots=True, on_change=persister.changed)
-    couch_app = CouchApp(couch, http_client=FetchClient())
+    couch_app = CouchApp(couch, http_client=FetchClient(), pbkdf2=webcrypto_pbkdf2)
     await persister.flush()
     return Tab(couch, couch_app, persister)
