@@ -6,7 +6,7 @@ import re
 
 from ..errors import BadContentType, RangeNotSatisfiable
 from ..store.encodings import decode
-from . import multipart
+from . import multipart, system_dbs
 from .documents import _aiter, _check_ddoc_admin, _if_match
 from .messages import JSONResponse, Response, StreamResponse, etag_matches
 
@@ -26,6 +26,7 @@ def _doc_id(req):
 
 
 async def get(req):
+    system_dbs.check_document_read(req, _doc_id(req), req.query.get("rev"))
     rev, att, data = req.db.get_attachment(_doc_id(req), req.params["att"], req.query.get("rev"),
                                            encoded=True)
     etag = '"' + att["digest"][4:] + '"'
@@ -93,6 +94,7 @@ def _position(digits):
 async def put(req):
     doc_id = _doc_id(req)
     _check_ddoc_admin(req, doc_id)
+    await system_dbs.check_document_write(req, doc_id)
     content_type = req.headers.get("content-type") or "application/octet-stream"
     rev = req.query.get("rev") or _if_match(req)
     upload = req.db.attachment_upload(content_type, _content_encoding(req))
@@ -120,5 +122,6 @@ def _content_encoding(req):
 async def delete(req):
     doc_id = _doc_id(req)
     _check_ddoc_admin(req, doc_id)
+    await system_dbs.check_document_write(req, doc_id)
     rev = req.query.get("rev") or _if_match(req)
     return JSONResponse(req.db.delete_attachment(doc_id, req.params["att"], rev))

@@ -107,6 +107,7 @@ __all__ = [
     "set_cookie_header",
     "clear_cookie_header",
     "check_server_admin",
+    "is_db_admin",
     "check_db_admin",
     "check_db_reader",
     "validate_security",
@@ -496,7 +497,9 @@ def _is_authorized(ctx: UserCtx, names: list, roles: list) -> bool:
     return ctx.name is not None and ctx.name in names
 
 
-def _is_db_admin(ctx: UserCtx, security: Mapping) -> bool:
+def is_db_admin(ctx: UserCtx, security: Mapping) -> bool:
+    """Whether ``ctx`` administers a database with this ``_security``: a server admin, or named in
+    ``admins.names``, or holding a role of ``admins.roles`` (``couch_db:check_is_admin/1``)."""
     return _is_authorized(ctx, *_names_roles(security, "admins"))
 
 
@@ -518,7 +521,7 @@ def check_db_admin(ctx: UserCtx, security: Mapping) -> None:
     Allowed: server admins and the names and roles in ``admins``. Raises ``Unauthorized`` for an anonymous
     user, ``Forbidden`` for a named one.
     """
-    if not _is_db_admin(ctx, security):
+    if not is_db_admin(ctx, security):
         raise _denied(ctx, "You are not a db or server admin.")
 
 
@@ -529,7 +532,7 @@ def check_db_reader(ctx: UserCtx, security: Mapping) -> None:
     the names and roles in ``members``. Raises ``Unauthorized`` for an anonymous user, ``Forbidden`` for a
     named one.
     """
-    if _is_db_admin(ctx, security):
+    if is_db_admin(ctx, security):
         return
     names, roles = _names_roles(security, "members")
     if not names and not roles:

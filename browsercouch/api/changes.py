@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from ..errors import BadContentType, BadRequest, NotFound
 from ..store import revtree
 from ..store.mango import compile_selector
+from . import system_dbs
 from .messages import Response, StreamResponse, dumps, etag_matches, loads, opaque_etag
 
 # CouchDB's [chttpd] changes_timeout: a waiting feed ends after 60 s without a change.
@@ -166,6 +167,7 @@ def _selector_accepts(db, matches, doc_id, tree):
 
 
 async def changes(req):
+    system_dbs.check_listing(req)
     q = ChangesQuery(req.db, req.query, await _post_body(req), req.headers)
     if q.feed == "normal":
         etag = opaque_etag(req.db.name, req.db.instance_start_time, req.db.update_seq)

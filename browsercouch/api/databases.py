@@ -4,7 +4,7 @@ the refusal of attachments on ``_local`` documents."""
 import re
 
 from ..errors import BadContentType, BadRequest, NotFound
-from . import auth
+from . import auth, system_dbs
 from .messages import JSONResponse, StreamResponse, dumps, loads
 
 # More rows than a database can hold (SQLite's row ids are 64-bit); larger limits and skips mean the same,
@@ -206,6 +206,7 @@ async def _body_object(req):
 
 
 async def all_docs(req):
+    system_dbs.check_listing(req)
     q = _all_docs_query(req, await _body_object(req))
     start, end = q.bounds()
     return StreamResponse(_all_docs_chunks(req.db, q, start, end, req.db.doc_count))

@@ -2,7 +2,7 @@
 ``_bulk_get``, ``_revs_diff`` and ``_missing_revs``."""
 
 from ..errors import BadRequest, Conflict, CouchError, NotFound
-from . import auth, multipart, users
+from . import auth, multipart, system_dbs
 from .messages import JSONResponse, Response, StreamResponse, etag_matches, opaque_etag
 
 # GET /db/doc flags that are plain booleans (chttpd_db:parse_doc_query/1).
@@ -36,14 +36,6 @@ def _local_etag(doc):
     return opaque_etag(doc["_rev"], {k: v for k, v in doc.items() if k not in ("_id", "_rev")})
 
 
-def _incoming(req, doc):
-    """A document on its way into the database: ``_users`` documents are checked and their password
-    hashed (``couch_users_db:before_doc_update/3``), so clients sign users up as with CouchDB."""
-    if req.params["db"] == users.USERS_DB:
-        return users.prepare(doc, req.app.password_iterations)
-    return doc
-
-
 def _check_ddoc_admin(req, doc_id):
     """Design documents are written by database admins only (CouchDB 3.x)."""
     if doc_id.startswith("_design/"):
@@ -61,6 +53,7 @@ async def get(req):
     # and as stored (chttpd_db:send_doc_efficiently/4), not in base64.
     related = (options.get("attachments") or "atts_since" in options) and _accepts(req, "multipart/related")
     doc, bodies = req.db.get_related(doc_id, req.query.get("rev"), follows=related, **options)
+    doc = system_dbs.outgoing(req, doc)
     headers = [] if any(member in doc for member in META_MEMBERS) else [("ETag", _etag(doc["_rev"]))]
     if headers and etag_matches(req, headers[0][1]):
         return Response(304, headers=headers, content_type=None)
@@ -116,13 +109,24 @@ def _open_revs(req, doc_id, options):
     if revs != "all" and (not isinstance(revs, list) or not all(isinstance(r, str) for r in revs)):
         raise BadRequest("Invalid open_revs value")
     if not _accepts(req, "multipart/mixed"):
-        return JSONResponse(req.db.open_revs(doc_id, revs, **options))
+        return JSONResponse(system_dbs.read_rows(req, req.db.open_revs(doc_id, revs, **options), _missing))
     # As multipart, every attachment the client has not got (atts_since) follows its revision
     # (chttpd_db:send_docs_multipart/3 adds attachments, follows and att_encoding_info).
     found = req.db.open_revs_related(doc_id, revs, follows=True, **dict(options, attachments=True))
+    found = system_dbs.read_rows(req, found, _missing)
     boundary = multipart.new_boundary()
     return StreamResponse(_aiter(multipart.mixed_parts(_mixed_entries(found), boundary)),
                           content_type=f'multipart/mixed; boundary="{boundary}"')
+
+
+def _missing(doc):
+    """The ``open_revs`` row of a revision the user may not see: as one that is not there."""
+    return {"missing": doc["_rev"]}
+
+
+def _not_found(doc):
+    """The ``_bulk_get`` row of a revision the user may not see."""
+    return {"error": {"id": doc["_id"], "rev": doc["_rev"], "error": "not_found", "reason": "missing"}}
 
 
 def _mixed_entries(found):
@@ -160,7 +164,7 @@ async def put(req):
     if rev is not None:
         doc["_rev"] = rev
     new_edits = req.query.bool("new_edits", True)
-    result = req.db.put(_incoming(req, doc), new_edits=new_edits,
+    result = req.db.put(await system_dbs.incoming(req, doc, new_edits=new_edits), new_edits=new_edits,
                         attachment_data={(doc_id, name): data for name, data in attachment_data.items()})
     return _written(req, result, location=True)
 
@@ -194,7 +198,7 @@ async def post(req):
         raise BadRequest("Document must be a JSON object")
     if "_id" in doc:
         _check_ddoc_admin(req, doc["_id"] if isinstance(doc["_id"], str) else "")
-    result = req.db.put(_incoming(req, doc))
+    result = req.db.put(await system_dbs.incoming(req, doc))
     return _written(req, result, location=True, etag=False)
 
 
@@ -207,20 +211,20 @@ async def delete(req):
     rev = _rev_from(req, None)
     if rev is None:
         raise Conflict()
-    result = req.db.put({"_id": doc_id, "_rev": rev, "_deleted": True})
+    result = req.db.put(await system_dbs.incoming(req, {"_id": doc_id, "_rev": rev, "_deleted": True}))
     return _written(req, result, status=200)
 
 
 async def copy(req):
     """``COPY /db/doc`` with ``Destination: newid`` or ``newid?rev=R``."""
-    return _copy(req, req.params["doc"])
+    return await _copy(req, req.params["doc"])
 
 
 async def copy_local(req):
-    return _copy(req, "_local/" + req.params["doc"])
+    return await _copy(req, "_local/" + req.params["doc"])
 
 
-def _copy(req, source_id):
+async def _copy(req, source_id):
     destination = req.headers.get("destination")
     if not destination:
         raise BadRequest("Destination header is mandatory for COPY.")
@@ -228,11 +232,13 @@ def _copy(req, source_id):
     target_rev = target_query[4:] if target_query.startswith("rev=") else None
     _check_ddoc_admin(req, target_id)
     doc = req.db.get(source_id, req.query.get("rev"), attachments=True)
+    if not source_id.startswith("_local/"):
+        doc = system_dbs.outgoing(req, doc)
     doc["_id"] = target_id
     doc.pop("_rev", None)
     if target_rev:
         doc["_rev"] = target_rev
-    result = req.db.put(doc)
+    result = req.db.put(await system_dbs.incoming(req, doc))
     return _written(req, result, location=True)
 
 
@@ -276,7 +282,8 @@ async def bulk_docs(req):
     if new_edits and body.get("all_or_nothing") is True:
         return JSONResponse([_refused_row(doc, ALL_OR_NOTHING, _rev_of(doc) or "0-") for doc in docs],
                             status=417)
-    prepared = [_prepare_bulk_doc(req, doc) for doc in docs]
+    system_dbs.check_writers(req, docs, new_edits=new_edits)
+    prepared = [await _prepare_bulk_doc(req, doc, new_edits) for doc in docs]
     results = iter(req.db.update_docs([d for d in prepared if not isinstance(d, CouchError)],
                                       new_edits=new_edits))
     rows = []
@@ -291,16 +298,17 @@ async def bulk_docs(req):
     return JSONResponse(rows, status=201)
 
 
-def _prepare_bulk_doc(req, doc):
+async def _prepare_bulk_doc(req, doc, new_edits):
     """A ``_bulk_docs`` document as it will be written, or the ``CouchError`` that refuses it alone.
 
-    A design document from a non-admin and an invalid ``_users`` document fail on their own, as
-    validation does in CouchDB (``couch_db:validate_doc_update/3``): an error row, not a failed request.
+    A design document from a non-admin and a refused ``_users`` or ``_replicator`` document fail on their
+    own, as validation does in CouchDB (``couch_db:validate_doc_update/3``): an error row, not a failed
+    request.
     """
     try:
         if isinstance(doc, dict) and isinstance(doc.get("_id"), str):
             _check_ddoc_admin(req, doc["_id"])
-        return _incoming(req, doc)
+        return await system_dbs.incoming(req, doc, new_edits=new_edits)
     except CouchError as err:
         return err
 
@@ -324,7 +332,9 @@ async def bulk_get(req):
     if not isinstance(docs, list):
         raise BadRequest("Missing JSON list of 'docs'.")
     options = doc_options(req.query)
-    return JSONResponse({"results": req.db.bulk_get(docs, **options)})
+    results = [{**result, "docs": system_dbs.read_rows(req, result["docs"], _not_found)}
+               for result in req.db.bulk_get(docs, **options)]
+    return JSONResponse({"results": results})
 
 
 async def revs_diff(req):

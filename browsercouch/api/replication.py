@@ -7,7 +7,7 @@ from .messages import JSONResponse
 
 async def replicate(req):
     body = await req.json(require_content_type=True)
-    status, answer = await req.app.scheduler.replicate(body, req.user.name)
+    status, answer = await req.app.scheduler.replicate(body, req.user)
     return JSONResponse(answer, status=status)
 
 

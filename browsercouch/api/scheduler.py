@@ -9,6 +9,10 @@ job unless it is deleted, a design document, or already in a terminal state (``_
 document's replication fields restarts its job; deleting it cancels the job. Running states are visible
 in ``_scheduler/docs`` and ``_active_tasks``, not written to the document (CouchDB 2.1+ does the same).
 
+Every job runs as a user (CouchDB's ``user_ctx``): the one who asked for a transient job, and for a
+document the ``user_ctx`` its writer left in it (``replicator_docs``). Its local databases are used with
+that user's rights (``local_access``); remote ones with the credentials of their URL.
+
 Nothing here blocks or starts threads: jobs and the watcher are asyncio tasks on the serving loop,
 started by the first request (or the ASGI lifespan), so the same code runs in the browser.
 """
@@ -18,12 +22,13 @@ import time
 
 from ..errors import BadRequest, Conflict, CouchError, NotFound
 from ..replicator import Replication, ReplicationOptions, open_endpoint, tcp_client
+from . import auth, replicator_docs, system_dbs
 
-REPLICATOR_DB = "_replicator"
+REPLICATOR_DB = replicator_docs.REPLICATOR_DB
 TERMINAL = ("completed", "failed")
 # The document members that describe a replication: a change to any of them restarts its job.
 SPEC_FIELDS = ("source", "target", "continuous", "create_target", "doc_ids", "selector", "filter",
-               "query_params", "since_seq", "worker_batch_size", "worker_processes")
+               "query_params", "since_seq", "worker_batch_size", "worker_processes", "user_ctx")
 # How long the watcher waits on _replicator before looking again (it is woken by any write anyway).
 WATCH_TIMEOUT = 60.0
 # Times a terminal state is retried when the document changed under the scheduler (409).
@@ -32,6 +37,25 @@ STATE_WRITE_ATTEMPTS = 5
 
 def _iso(timestamp):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def local_access(user):
+    """What a job of ``user`` (a ``UserCtx``) may do with local databases (``LocalEndpoint``'s
+    ``access``): what ``user``'s own requests may. Creating a database takes a server admin, and so does
+    any use of ``_users`` and ``_replicator``, which only server admins may list."""
+
+    def access(couch, db_name, action):
+        if action == "create" or db_name in system_dbs.SYSTEM_DBS:
+            auth.check_server_admin(user)
+        if action == "create":
+            return
+        security = couch.get_db(db_name).security
+        if action == "design":
+            auth.check_db_admin(user, security)
+        else:
+            auth.check_db_reader(user, security)
+
+    return access
 
 
 class ReplicationCancelled(CouchError):
@@ -84,22 +108,25 @@ class Scheduler:
 
     # -- POST /_replicate --------------------------------------------------------------------------
 
-    def _job(self, spec, **labels):
+    def _job(self, spec, user, **labels):
+        """A job for ``spec`` run as ``user`` (a ``UserCtx``)."""
         if not isinstance(spec, dict):
             raise BadRequest("Replication request must be a JSON object")
         if "source" not in spec or "target" not in spec:
             raise BadRequest("Replication request needs `source` and `target`")
         options = ReplicationOptions.from_json(spec)
-        source = open_endpoint(spec["source"], couch=self.couch, client=self.client)
-        target = open_endpoint(spec["target"], couch=self.couch, client=self.client)
-        return Replication(source, target, options, **labels)
+        access = local_access(user)
+        source, target = (open_endpoint(spec[side], couch=self.couch, client=self.client, access=access)
+                          for side in ("source", "target"))
+        return Replication(source, target, options, user=user.name, **labels)
 
     async def replicate(self, body, user):
-        """``POST /_replicate``: ``(status, answer)``. One-shot requests wait for the end (the history
-        record); continuous ones answer ``202`` with the job id at once; ``cancel`` stops a job."""
+        """``POST /_replicate`` by ``user`` (a ``UserCtx``): ``(status, answer)``. One-shot requests wait
+        for the end (the history record); continuous ones answer ``202`` with the job id at once;
+        ``cancel`` stops a job."""
         if isinstance(body, dict) and body.get("cancel"):
-            return await self._cancel(body)
-        job = self._job(body, user=user)
+            return await self._cancel(body, user)
+        job = self._job(body, user)
         job_id = await job.resolve_id()
         running = self.transient.get(job_id)
         if running is not None and not running.done:
@@ -120,10 +147,10 @@ class Scheduler:
             if self.transient.get(job_id) is job:
                 del self.transient[job_id]
 
-    async def _cancel(self, body):
+    async def _cancel(self, body, user):
         job_id = body.get("replication_id") or body.get("id")
         if job_id is None:
-            job_id = await self._job(body).resolve_id()
+            job_id = await self._job(body, user).resolve_id()
         job = self.transient.pop(job_id, None) if isinstance(job_id, str) else None
         if job is None:
             raise NotFound(f"Replication {job_id} is not running")
@@ -170,7 +197,7 @@ class Scheduler:
 
     def _start_document_job(self, doc_id, spec):
         try:
-            job = self._job(spec, doc_id=doc_id, database=REPLICATOR_DB)
+            job = self._job(spec, replicator_docs.job_user(spec), doc_id=doc_id, database=REPLICATOR_DB)
         except CouchError as err:
             asyncio.ensure_future(self._record(doc_id, "failed", {"_replication_state_reason": err.reason}))
             return

@@ -3,6 +3,12 @@
 The store's methods are synchronous and short (one SQLite transaction each); the only wait is a
 long-poll for the next change (``Database.wait_for_change``). Answers have the JSON shapes of the HTTP
 API, so the replicator cannot tell a local endpoint from a remote one.
+
+A job a server runs for a user uses that user's rights, as their own requests would: ``access(couch,
+db_name, action)`` is called before every use of the database and raises the ``CouchError`` that refuses
+it. ``action`` is ``"use"`` (read, or write documents and checkpoints), ``"create"`` or ``"design"``
+(write a design document: a refused one fails alone, as a ``_bulk_docs`` row). Without ``access``
+everything is allowed (the command line's own databases).
 """
 
 import time
@@ -43,19 +49,27 @@ class _Tagged:
         return False
 
 
-class LocalEndpoint(Endpoint):
-    """Database ``db_name`` of ``couch`` (a ``store.Couch``). ``feed_timeout``: long-poll seconds."""
+def _allow_all(couch, db_name, action):
+    """The ``access`` of an endpoint that may do anything."""
 
-    def __init__(self, couch, db_name, *, feed_timeout=DEFAULT_FEED_TIMEOUT):
+
+class LocalEndpoint(Endpoint):
+    """Database ``db_name`` of ``couch`` (a ``store.Couch``). ``feed_timeout``: long-poll seconds;
+    ``access``: what the job's user may do (see the module's docstring)."""
+
+    def __init__(self, couch, db_name, *, feed_timeout=DEFAULT_FEED_TIMEOUT, access=None):
         self.couch = couch
         self.db_name = db_name
         self.name = f"local database {db_name}"
         self.feed_timeout = feed_timeout
+        self._access = access or _allow_all
         self._errors = _Tagged(self.name)
 
     @property
     def db(self):
-        """The open ``store.Database``; ``NotFound`` if it does not exist."""
+        """The open ``store.Database``; ``NotFound`` if it does not exist, the ``access`` refusal if the
+        job's user may not use it."""
+        self._access(self.couch, self.db_name, "use")
         return self.couch.get_db(self.db_name)
 
     async def id(self):
@@ -67,6 +81,7 @@ class LocalEndpoint(Endpoint):
 
     async def create(self):
         with self._errors:
+            self._access(self.couch, self.db_name, "create")
             try:
                 self.couch.create_db(self.db_name)
             except FileExists:
@@ -102,8 +117,19 @@ class LocalEndpoint(Endpoint):
 
     async def bulk_docs(self, docs):
         with self._errors:
-            failed = self.db.update_docs(docs, new_edits=False)
-        return [{k: v for k, v in row.items() if k != "exception"} for row in failed]
+            db = self.db
+            refused = {doc["_id"]: _refused_row(doc, err) for doc, err in self._refused_designs(docs)}
+            failed = db.update_docs([doc for doc in docs if doc["_id"] not in refused], new_edits=False)
+        return [*refused.values(), *({k: v for k, v in row.items() if k != "exception"} for row in failed)]
+
+    def _refused_designs(self, docs):
+        """``(doc, error)`` of each design document the job's user may not write."""
+        for doc in docs:
+            if doc["_id"].startswith("_design/"):
+                try:
+                    self._access(self.couch, self.db_name, "design")
+                except CouchError as err:
+                    yield doc, err
 
     async def ensure_full_commit(self):
         # Every store write is committed before it returns: nothing is ever left to commit.
@@ -116,6 +142,10 @@ class LocalEndpoint(Endpoint):
     async def put_local(self, doc):
         with self._errors:
             return self.db.put_local(doc)
+
+
+def _refused_row(doc, err):
+    return {"id": doc["_id"], "rev": doc.get("_rev"), "error": err.error, "reason": err.reason}
 
 
 def _filter(db, doc_ids, selector, filter):

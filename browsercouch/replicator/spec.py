@@ -13,14 +13,14 @@ from .remote import RemoteEndpoint
 __all__ = ["open_endpoint"]
 
 
-def open_endpoint(spec, *, couch=None, client=None, timeout=None):
+def open_endpoint(spec, *, couch=None, client=None, timeout=None, access=None):
     """The endpoint a CouchDB-style source or target names.
 
     ``spec`` is a URL string (``http(s)://[user:pass@]host:port/db``), a local database name (needs
     ``couch``), or a ``_replicate`` object ``{"url", "headers"?, "auth"?: {"basic": {"username",
     "password"}}}``. Remote endpoints share ``client`` (an ``HttpClient``; required for them) and use
-    ``timeout`` seconds of silence (the client's default if ``None``). Raises ``BadRequest`` for anything
-    else.
+    ``timeout`` seconds of silence (the client's default if ``None``); a local one checks every use with
+    ``access`` (``LocalEndpoint``: the rights of the job's user). Raises ``BadRequest`` for anything else.
     """
     if isinstance(spec, dict):
         return _from_object(spec, client, timeout)
@@ -31,7 +31,7 @@ def open_endpoint(spec, *, couch=None, client=None, timeout=None):
     if couch is None:
         shown = "an endpoint" if "@" in spec else repr(spec)  # never echo what may hold a password
         raise BadRequest(f"{shown} is not an http(s) URL, and there are no local databases here")
-    return LocalEndpoint(couch, spec)
+    return LocalEndpoint(couch, spec, access=access)
 
 
 def _need_client(client):
