@@ -21,6 +21,7 @@ import base64
 import json
 import time
 import uuid
+from typing import NamedTuple
 
 from ..errors import BadRequest, Conflict, CouchError, MissingStub, NotFound, TooLarge
 from . import revtree
@@ -53,6 +54,16 @@ MIN_REVS_LIMIT = 1
 
 def _dumps(value):
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class _Incoming(NamedTuple):
+    """A document of a write, checked: its id, special members, body, and, for a replicated edit, the
+    revision path it brings (parsed once)."""
+
+    doc_id: str
+    meta: dict
+    body: dict
+    path: list | None
 
 
 class _Edit:
@@ -442,17 +453,17 @@ class Database:
 
     def _write(self, prepared, new_edits, attachment_data, results):
         with self.storage.transaction():
-            edits = self._open_edits([p[0] for p in prepared if not p[0].startswith("_local/")])
-            for doc_id, meta, body in prepared:
+            edits = self._open_edits([p.doc_id for p in prepared if not p.doc_id.startswith("_local/")])
+            for incoming in prepared:
                 try:
-                    rev = self._apply(edits, doc_id, meta, body, new_edits, attachment_data)
+                    rev = self._apply(edits, incoming, new_edits, attachment_data)
                 except CouchError as err:
                     # chttpd_db:update_doc_result_to_json: a replicated edit's row names its rev.
-                    rev = None if new_edits else meta.get("_rev")
-                    results.append(dict(_error_row(doc_id, rev, err), exception=err))
+                    rev = None if new_edits else incoming.meta.get("_rev")
+                    results.append(dict(_error_row(incoming.doc_id, rev, err), exception=err))
                     continue
                 if new_edits:
-                    results.append({"ok": True, "id": doc_id, "rev": rev})
+                    results.append({"ok": True, "id": incoming.doc_id, "rev": rev})
             self._save_edits(edits)
 
     def _prepare(self, doc, new_edits):
@@ -465,17 +476,18 @@ class Database:
         validate_doc_id(doc_id)
         if "_rev" in meta:
             parse_rev_or_400(meta["_rev"])
+        path = None
         if not new_edits and not doc_id.startswith("_local/"):
             if "_rev" not in meta and "_revisions" not in meta:
                 raise BadRequest("When `new_edits: false`, the document needs `_rev` or `_revisions` "
                                  "specified")
-            self._replicated_path(meta)  # a bad _revisions fails the batch before any write
+            path = self._replicated_path(meta)  # a bad _revisions fails the batch before any write
         for name in meta.get("_attachments") or ():
             validate_attachment_name(name)
         size = len(_dumps(body))
         if size > self.max_document_size:
             raise TooLarge(doc_id, error="document_too_large")
-        return doc_id, meta, body
+        return _Incoming(doc_id, meta, body, path)
 
     def _open_edits(self, doc_ids):
         rows = self.storage.get_docs(set(doc_ids))
@@ -504,7 +516,8 @@ class Database:
         else:
             self.doc_count += delta
 
-    def _apply(self, edits, doc_id, meta, body, new_edits, attachment_data):
+    def _apply(self, edits, incoming, new_edits, attachment_data):
+        doc_id, meta, body = incoming.doc_id, incoming.meta, incoming.body
         if doc_id.startswith("_local/"):
             return self._put_local(doc_id, meta, body)
         edit = edits.get(doc_id)
@@ -514,7 +527,7 @@ class Database:
         if new_edits:
             path, parent = self._interactive_path(edit.tree, meta, deleted)
         else:
-            path, parent = self._replicated_path(meta), None
+            path, parent = incoming.path, None
             if path[0] in edit.tree:
                 return format_rev(path[0])
         atts = self._prepare_attachments(doc_id, meta.get("_attachments") or {}, edit.tree, path,
