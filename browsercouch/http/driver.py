@@ -11,7 +11,9 @@ knows nothing of HTTP. The connection loops over request/response *cycles*:
    then ``header_timeout`` for the rest of the head (a slowloris client trickling headers). When either
    expires the connection is closed without an answer. A malformed head gets a 400, a head larger
    than ``max_incomplete_event_size`` a 431 (an unsupported Transfer-Encoding a 501), each with
-   CouchDB-style error JSON, and then the connection is closed.
+   CouchDB-style error JSON, and then the connection is closed. So does a head h11 would accept but
+   another parser could frame differently (RFC 9112): header lines ended by a bare LF, obsolete line
+   folding, and both ``Content-Length`` and ``Transfer-Encoding`` (the classic request smuggling).
 2. **Run the app.** Build the ``http`` scope and await ``app(scope, receive, send)`` in the
    connection's own task (no task per request: cheap keep-alive loops).
 
@@ -51,6 +53,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import re
 import time
 from email.utils import formatdate
 from functools import lru_cache
@@ -122,6 +125,10 @@ _HEAD_ERRORS = {
     431: "request_header_fields_too_large",
     501: "not_implemented",  # a Transfer-Encoding other than chunked
 }
+# The end of a request head: its first empty line, however the lines end.
+_HEAD_END = re.compile(rb"\n\r?\n")
+# A header line that starts with white space continues the previous one (obs-fold).
+_FOLDED_LINE = re.compile(rb"\n[ \t]")
 
 
 async def serve_connection(
@@ -200,14 +207,20 @@ class _Connection:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.limits.keepalive_timeout
         head_started = False
+        # The bytes of the head so far (at most the head size limit), for the framing checks h11 skips.
+        head = self.h11.trailing_data[0][: self.limits.max_incomplete_event_size]
         while True:
+            refusal = _framing_refusal(head)
+            if refusal is not None:
+                await self._reject(h11.RemoteProtocolError(refusal, error_status_hint=400))
+                return None
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError as exc:
                 await self._reject(exc)
                 return None
             if type(event) is h11.Request:
-                return await self._check_head_size(event)
+                return await self._check_head(event)
             if event is not h11.NEED_DATA:  # ConnectionClosed
                 return None
             if not head_started and self.h11.trailing_data[0]:
@@ -215,23 +228,35 @@ class _Connection:
                 deadline = loop.time() + self.limits.header_timeout
             try:
                 async with asyncio.timeout_at(deadline):
-                    await self.fill()
+                    data = await self.fill()
             except TimeoutError:
                 return None
+            if len(head) < self.limits.max_incomplete_event_size:
+                head += data[: self.limits.max_incomplete_event_size - len(head)]
 
-    async def _check_head_size(self, request):
-        """Return ``request``, or answer 431 and return ``None`` if its head is over the limit.
+    async def _check_head(self, request):
+        """Return ``request``, or answer it and return ``None`` when its head is refused: over the size
+        limit (431), or framed by both ``Content-Length`` and ``Transfer-Encoding`` (400, RFC 9112 section
+        6.3: a proxy in front could read another body, and the rest as a smuggled request).
 
-        h11 enforces the limit only on a head still incomplete in its buffer; a head that arrives
+        h11 enforces the size limit only on a head still incomplete in its buffer; a head that arrives
         complete within one read is measured here.
         """
         size = len(request.method) + len(request.target) + 14  # "M T HTTP/1.1\r\n" and the last "\r\n"
+        framing = 0
         for name, value in request.headers.raw_items():
             size += len(name) + len(value) + 4  # ": " and "\r\n"
-        if size <= self.limits.max_incomplete_event_size:
-            return request
-        await self._reject(h11.RemoteProtocolError("Request head too long", error_status_hint=431))
-        return None
+            lowered = name.lower()
+            if lowered == b"content-length" or lowered == b"transfer-encoding":
+                framing |= 1 if lowered == b"content-length" else 2
+        if size > self.limits.max_incomplete_event_size:
+            await self._reject(h11.RemoteProtocolError("Request head too long", error_status_hint=431))
+            return None
+        if framing == 3:
+            await self._reject(h11.RemoteProtocolError(
+                "A request must not have both Content-Length and Transfer-Encoding", error_status_hint=400))
+            return None
+        return request
 
     async def _reject(self, exc):
         """Answer a request head h11 refused, with the status it suggests, unless the client is gone."""
@@ -276,7 +301,7 @@ class _Connection:
                     return False
 
     async def fill(self):
-        """Read once (taking over a read ``receive()`` left in flight) and feed the bytes to h11."""
+        """Read once (taking over a read ``receive()`` left in flight), feed the bytes to h11, return them."""
         task = self.read_task
         if task is None:
             data = await self._read()
@@ -284,6 +309,7 @@ class _Connection:
             self.read_task = None
             data = await task
         self._feed(data)
+        return data
 
     async def fill_shared(self, timeout=None, stop=None):
         """Read once through the shared read task and feed h11; never cancels that task.
@@ -546,6 +572,21 @@ class _Cycle:
         if self.status < 200 or self.status in _NO_BODY_STATUSES:
             return False
         return bool(body) or not self.head_only
+
+
+def _framing_refusal(head):
+    """Why the request head at the start of ``head`` must be refused, or ``None`` (also while it is
+    incomplete): a header line ended by a bare LF (RFC 9112 section 2.2) or folded onto the next line
+    (section 5.2). h11 accepts both; a proxy in front of us might split the same bytes otherwise."""
+    end = _HEAD_END.search(head)
+    if end is None:
+        return None
+    head = head[: end.end()]
+    if head.count(b"\n") != head.count(b"\r\n"):
+        return "Request header lines must end with CRLF, not a bare LF"
+    if _FOLDED_LINE.search(head):
+        return "Obsolete line folding in a request header is not allowed"
+    return None
 
 
 @lru_cache(maxsize=1)
