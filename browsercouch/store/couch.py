@@ -3,6 +3,10 @@
 A server keeps its databases in a data directory, one SQLite file each (``<name>.couch``, with ``/`` in
 names written as ``%2F``), and its settings (uuid, hashed admins, the cookie secret) in
 ``_config.json`` beside them. ``data_dir=None`` keeps everything in memory.
+
+Whoever reads those files can forge a session cookie or read every document, so they are the owner's
+alone: the directory 0700, its files 0600 (SQLite gives a database's WAL and shared-memory files the
+database file's mode), whatever the umask, and tightened when an older version left them open.
 """
 
 import functools
@@ -10,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import uuid
 
 from ..errors import BadRequest, FileExists, NotFound
@@ -26,6 +31,8 @@ SYSTEM_DBS = frozenset({"_users", "_replicator", "_global_changes"})
 MAX_DB_NAME_LENGTH = 238
 DB_SUFFIX = ".couch"
 CONFIG_FILE = "_config.json"
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 # CouchDB 3.x gives every new database this _security ([couchdb] default_security = admin_only): only
 # admins until someone grants access. Replication's create_target goes through here too.
 ADMIN_ONLY_SECURITY = {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
@@ -56,6 +63,17 @@ def _file_name(name):
     return escaped if len(escaped) <= MAX_FILE_NAME else name.replace("/", ",") + DB_SUFFIX
 
 
+def _make_private(path, mode):
+    """Give ``path`` ``mode`` if it grants more: a directory ``PRIVATE_DIR_MODE``, a file a file mode.
+    Anything else at ``path`` (a directory where a file belongs), or nothing, is left alone."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(status.st_mode) == (mode == PRIVATE_DIR_MODE) and status.st_mode & 0o777 & ~mode:
+        os.chmod(path, mode)
+
+
 def _db_name(file_name):
     return file_name[: -len(DB_SUFFIX)].replace("%2F", "/").replace(",", "/")
 
@@ -80,7 +98,8 @@ class Couch:
             self._names = set()
             self.config = {}
         else:
-            os.makedirs(data_dir, exist_ok=True)
+            os.makedirs(data_dir, mode=PRIVATE_DIR_MODE, exist_ok=True)
+            _make_private(data_dir, PRIVATE_DIR_MODE)
             self._names = {_db_name(f) for f in os.listdir(data_dir) if f.endswith(DB_SUFFIX)}
             self.config = self._read_config()
         if "uuid" not in self.config or "secret" not in self.config:
@@ -93,18 +112,23 @@ class Couch:
         return self.config["uuid"]
 
     def _read_config(self):
+        path = os.path.join(self.data_dir, CONFIG_FILE)
         try:
-            with open(os.path.join(self.data_dir, CONFIG_FILE), encoding="utf-8") as f:
-                return json.load(f)
+            with open(path, encoding="utf-8") as f:
+                config = json.load(f)
         except FileNotFoundError:
             return {}
+        _make_private(path, PRIVATE_FILE_MODE)
+        return config
 
     def save_config(self):
         """Write the settings atomically (write, fsync, rename)."""
         if self.data_dir is None:
             return
         path = os.path.join(self.data_dir, CONFIG_FILE)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+        _make_private(path + ".tmp", PRIVATE_FILE_MODE)
+        with open(fd, "w", encoding="utf-8") as f:
             json.dump(self.config, f, indent=1, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
@@ -141,11 +165,21 @@ class Couch:
             raise NotFound("Database does not exist.")
         db = self._open.get(name)
         if db is None:
-            path = ":memory:" if self.data_dir is None else os.path.join(self.data_dir, _file_name(name))
+            path = ":memory:" if self.data_dir is None else self._private_file(name)
             changed = functools.partial(self._changed, path)
             storage = Storage(path, snapshots=self.snapshots, on_commit=changed)
             db = self._open[name] = Database(name, storage, max_document_size=self.max_document_size)
         return db
+
+    def _private_file(self, name):
+        """The path of database ``name``'s file, created 0600 if new (and its files tightened if not)."""
+        path = os.path.join(self.data_dir, _file_name(name))
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+        except FileExistsError:
+            for suffix in ("", "-wal", "-shm"):
+                _make_private(path + suffix, PRIVATE_FILE_MODE)
+        return path
 
     def delete_db(self, name):
         if name not in self._names:
