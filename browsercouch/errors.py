@@ -23,6 +23,7 @@ __all__ = [
     "RangeNotSatisfiable",
     "TooManyRequests",
     "InternalError",
+    "NotImplementedFeature",
     "ServiceUnavailable",
     "from_response",
 ]
@@ -115,6 +116,12 @@ class TooManyRequests(CouchError):
 
 class InternalError(CouchError):
     status, error, reason = 500, "internal_server_error", "Internal server error."
+
+
+class NotImplementedFeature(CouchError):
+    """A CouchDB feature browsercouch does not have (yet); the reason names it."""
+
+    status, error, reason = 501, "not_implemented", "this feature is not yet implemented"
 
 
 class ServiceUnavailable(CouchError):

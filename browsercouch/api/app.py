@@ -9,7 +9,7 @@ routing (``routes.py``), the access check of the route against the user and the 
 import logging
 import time
 
-from ..errors import CouchError, InternalError, MethodNotAllowed, NotFound
+from ..errors import BadRequest, CouchError, InternalError, MethodNotAllowed, NotFound
 from . import auth, routes
 from .cors import Cors
 from .messages import DEFAULT_MAX_REQUEST_SIZE, ClientGone, JSONResponse, Request
@@ -104,6 +104,7 @@ class CouchApp:
             raise NotFound("Database does not exist.")
         request.params = params
         self._authorize(request, access)
+        _check_utf8(request.method, params)
         response = await handler(request)
         if set_cookie:
             response.add_header("Set-Cookie", set_cookie)
@@ -141,6 +142,31 @@ class CouchApp:
                 self.couch.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _check_utf8(method, params):
+    """Answer as CouchDB 3.4 does for a path segment that is not UTF-8 (``Request`` keeps its bytes as
+    surrogate escapes, apart from every valid name): no document or attachment can have such a name, so
+    reading one finds nothing and writing one is refused; a database name shows U+FFFD in errors."""
+    for key, value in params.items():
+        if value.isascii() or not _has_surrogates(value):
+            continue
+        if key == "db":
+            params[key] = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        elif key == "doc":
+            if method == "PUT":
+                raise BadRequest("Document id must be valid UTF-8", error="illegal_docid")
+            raise NotFound("missing")
+        elif key == "att" and method in ("PUT", "DELETE"):
+            raise BadRequest("Attachment name is not UTF-8 encoded")
+
+
+def _has_surrogates(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _error_response(err):

@@ -9,10 +9,15 @@ method wins, and if none does the answer is 405, as CouchDB's.
 Access levels say who may call the route, checked before the handler runs (``app.py``):
 ``PUBLIC`` anyone, ``SERVER_ADMIN`` server admins, ``MEMBER`` readers of the database ``{db}``,
 ``DB_ADMIN`` its admins, ``CREATE`` server admins creating ``{db}``.
+
+CouchDB endpoints browsercouch does not have are routed too (``UNSUPPORTED``, after the ones it has),
+with CouchDB's methods and access levels, to ``missing(feature)``: 501 ``not_implemented`` naming the
+feature, as CouchDB answers for one it lacks, rather than a document or database that is not there.
 """
 
 import functools
 
+from ..errors import NotImplementedFeature
 from . import attachments, changes, databases, documents, replication, server
 
 __all__ = ["ROUTES", "match", "PUBLIC", "SERVER_ADMIN", "MEMBER", "DB_ADMIN", "CREATE"]
@@ -22,6 +27,69 @@ PUBLIC, SERVER_ADMIN, MEMBER, DB_ADMIN, CREATE = "public", "server_admin", "memb
 GET = ("GET", "HEAD")
 ANY = ("GET", "HEAD", "PUT", "POST", "DELETE", "COPY")
 
+
+def missing(feature, note=""):
+    """The handler of an endpoint of a feature browsercouch does not have: 501 naming ``feature``. A
+    design document's function is looked for in it first, as CouchDB does: 404 if the document is not
+    there."""
+
+    async def not_implemented(request):
+        doc_id = request.params.get("doc", "")
+        if doc_id.startswith("_design/"):
+            request.db.get(doc_id)
+        raise NotImplementedFeature(f"{feature} is not implemented in browsercouch yet{note}")
+
+    return not_implemented
+
+
+MANGO = missing("Mango (_find, _index, _explain)")
+VIEWS = missing("Querying views (_view)")
+SEARCH = missing("Full-text search (_search, _nouveau)")
+PURGE = missing("Purging (_purge, _purged_infos)")
+MULTI_QUERY = missing("Several queries in one request (queries)")
+NODE = missing("The node API (/_node/{node}/...: _config, _stats, _system, _versions, ...)")
+FAUXTON = missing("Fauxton (/_utils)", "; its own web app is served by `browsercouch web`")
+
+UNSUPPORTED = [
+    (("POST",), ("{db}", "_find"), MEMBER, MANGO),
+    (("POST",), ("{db}", "_explain"), MEMBER, MANGO),
+    ((*GET, "POST"), ("{db}", "_index"), MEMBER, MANGO),
+    (("POST",), ("{db}", "_index", "_bulk_delete"), MEMBER, MANGO),
+    (("DELETE",), ("{db}", "_index", "{index*}"), MEMBER, MANGO),
+    ((*GET, "POST"), ("{db}", "_design", "{ddoc}", "_view", "{view*}"), MEMBER, VIEWS),
+    ((*GET, "POST"), ("{db}", "_design", "{ddoc}", "_show", "{show*}"), MEMBER,
+     missing("Show functions (_show)")),
+    ((*GET, "POST"), ("{db}", "_design", "{ddoc}", "_list", "{list*}"), MEMBER,
+     missing("List functions (_list)")),
+    (("PUT", "POST"), ("{db}", "_design", "{ddoc}", "_update", "{update*}"), MEMBER,
+     missing("Update functions (_update)")),
+    (ANY, ("{db}", "_design", "{ddoc}", "_rewrite", "{path*}"), MEMBER, missing("Rewrites (_rewrite)")),
+    ((*GET, "POST"), ("{db}", "_design", "{ddoc}", "_search", "{index*}"), MEMBER, SEARCH),
+    (GET, ("{db}", "_design", "{ddoc}", "_search_info", "{index*}"), MEMBER, SEARCH),
+    ((*GET, "POST"), ("{db}", "_design", "{ddoc}", "_nouveau", "{index*}"), MEMBER, SEARCH),
+    (GET, ("{db}", "_design", "{ddoc}", "_nouveau_info", "{index*}"), MEMBER, SEARCH),
+    (("POST",), ("{db}", "_purge"), DB_ADMIN, PURGE),
+    (GET, ("{db}", "_purged_infos"), MEMBER, PURGE),
+    ((*GET, "PUT"), ("{db}", "_purged_infos_limit"), MEMBER, PURGE),
+    (ANY, ("{db}", "_partition", "{partition*}"), MEMBER, missing("Partitioned databases (_partition)")),
+    (GET, ("{db}", "_shards"), MEMBER, missing("Database shards (_shards)")),
+    (GET, ("{db}", "_shards", "{doc}"), MEMBER, missing("Database shards (_shards)")),
+    (("POST",), ("{db}", "_sync_shards"), DB_ADMIN, missing("Database shards (_sync_shards)")),
+    (("POST",), ("{db}", "_all_docs", "queries"), MEMBER, MULTI_QUERY),
+    (("POST",), ("{db}", "_design_docs", "queries"), MEMBER, MULTI_QUERY),
+    (("POST",), ("{db}", "_local_docs", "queries"), MEMBER, MULTI_QUERY),
+    (GET, ("_utils",), PUBLIC, FAUXTON),
+    (GET, ("_utils", "{path*}"), PUBLIC, FAUXTON),
+    (ANY, ("_node", "{node}"), SERVER_ADMIN, NODE),
+    (ANY, ("_node", "{node}", "{path*}"), SERVER_ADMIN, NODE),
+    (GET, ("_membership",), SERVER_ADMIN, missing("Cluster membership (_membership)")),
+    ((*GET, "POST"), ("_cluster_setup",), SERVER_ADMIN, missing("Cluster set-up (_cluster_setup)")),
+    ((*GET, "POST"), ("_db_updates",), SERVER_ADMIN, missing("The database updates feed (_db_updates)")),
+    (ANY, ("_reshard",), SERVER_ADMIN, missing("Resharding (_reshard)")),
+    (ANY, ("_reshard", "{path*}"), SERVER_ADMIN, missing("Resharding (_reshard)")),
+    (("POST",), ("_search_analyze",), PUBLIC, SEARCH),
+    (("POST",), ("_nouveau_analyze",), PUBLIC, SEARCH),
+]
 ROUTES = [
     (GET, (), PUBLIC, server.welcome),
     (GET, ("_up",), PUBLIC, server.up),
@@ -77,7 +145,9 @@ ROUTES = [
     (GET, ("{db}", "{doc}", "{att*}"), MEMBER, attachments.get),
     (("PUT",), ("{db}", "{doc}", "{att*}"), MEMBER, attachments.put),
     (("DELETE",), ("{db}", "{doc}", "{att*}"), MEMBER, attachments.delete),
+    *UNSUPPORTED,
 ]
+
 
 
 def _match_pattern(pattern, segments):
