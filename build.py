@@ -241,9 +241,16 @@ def cmd_serve(args):
         headless = [] if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") else ["--headless"]
         log("serving from the browser: `browsercouch browser` (Chromium with the browsercouch extension; "
             "`python build.py serve --native` for the native server)")
+        log_stop_hint()
         os.execv(exe, [str(exe), "browser", *headless, *args])
     log(f"serving natively: `browsercouch serve` ({reason})")
+    log_stop_hint()
     os.execv(exe, [str(exe), "serve", *args[native:]])
+
+
+def log_stop_hint():
+    """How to stop the server, which replaces this process (exec) and so keeps its pid."""
+    log(f"it serves until stopped: press Ctrl-C, or run `kill {os.getpid()}` (SIGTERM)")
 
 
 def browser_unavailable():
