@@ -6,8 +6,9 @@ Each TCP connection becomes a ``ChannelStream`` (the HTTP driver's byte-stream i
 ``serve_connection`` with the CouchDB app, exactly as the native server serves a socket. No JavaScript
 here: the same class runs in CPython (tests drive it against the real bridge) and in Pyodide.
 
-``Channel.stats()`` counts connections and requests and keeps the last lines of an access log, for the
-extension's popup.
+Requests whose ``Host`` does not name the tab are refused, as natively (``http.TrustedHosts``: DNS
+rebinding). ``Channel.stats()`` counts connections and requests and keeps the last lines of the request
+log (``http.AccessLog``, also logged at INFO), for the extension's popup.
 """
 
 import asyncio
@@ -16,7 +17,7 @@ import logging
 import time
 
 from ..bridge import frames
-from ..http import serve_connection
+from ..http import AccessLog, TrustedHosts, serve_connection
 
 __all__ = ["Channel", "ChannelStream"]
 
@@ -129,11 +130,12 @@ class Channel:
 
     ``send(message: bytes)`` sends one WebSocket message to the bridge; ``receive(message)`` takes one
     from it. ``close()`` ends every connection (the WebSocket is gone). ``accept(peer, local)`` may refuse
-    a new connection (it is closed at once).
+    a new connection (it is closed at once). ``hostnames`` are names the tab is reached by besides its
+    addresses (``--hostname``).
     """
 
-    def __init__(self, app, send, *, limits=None, accept=None):
-        self._app = app
+    def __init__(self, app, send, *, limits=None, accept=None, hostnames=()):
+        self._app = AccessLog(TrustedHosts(app, hostnames), on_line=self._log_line)
         self._send = send
         self._accept = accept or (lambda peer, local: True)
         self._serve_options = {} if limits is None else {"limits": limits}
@@ -176,26 +178,16 @@ class Channel:
 
     async def _serve(self, stream, peer, local):
         try:
-            await serve_connection(self._logged(peer), stream, client=peer, server=local,
-                                   **self._serve_options)
+            await serve_connection(self._counted, stream, client=peer, server=local, **self._serve_options)
         finally:
             self._streams.pop(stream.conn, None)
 
-    def _logged(self, peer):
-        """The app, counting requests and logging one line per response, for ``peer``'s connection."""
+    async def _counted(self, scope, receive, send):
+        self.requests_total += 1
+        await self._app(scope, receive, send)
 
-        async def app(scope, receive, send):
-            self.requests_total += 1
-
-            async def send_logged(message):
-                if message["type"] == "http.response.start":
-                    self.log.append(f"{time.strftime('%H:%M:%S')} {peer[0]} {scope['method']} "
-                                    f"{scope['path']} {message['status']}")
-                await send(message)
-
-            await self._app(scope, receive, send_logged)
-
-        return app
+    def _log_line(self, line):
+        self.log.append(f"{time.strftime('%H:%M:%S')} {line}")
 
     def stats(self):
         return {"connections": len(self._streams), "connections_total": self.connections_total,

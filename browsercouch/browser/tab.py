@@ -2,7 +2,7 @@
 
     tab = await open_tab("/browsercouch", persist)     # persist(paths): async JS function saving files
     response = await tab.request(method, path, headers, body)   # {status, headers, body: Uint8Array}
-    tab.serve(send, admin)      # serve the socket bridge's connections (send: WebSocket.send)
+    tab.serve(send, admin, hostnames)  # serve the socket bridge's connections (send: WebSocket.send)
     tab.receive(message)        # each WebSocket message from the bridge
 
 The databases live under ``data_dir`` in Emscripten's memory file system (loaded by the page from OPFS
@@ -69,17 +69,19 @@ class Tab:
     async def _connect_page(self, scheme, host, port):
         return await open_app(self.app, server=(host, port), scheme=scheme, extensions={PAGE_EXTENSION: {}})
 
-    def serve(self, send, admin=None):
+    def serve(self, send, admin=None, hostnames=()):
         """Serve the socket bridge's connections from now on; ``send`` sends one WebSocket message (a
         Uint8Array) to the bridge. ``admin`` (``{name, password, salt, derived_key, iterations}``) is the
-        server admin peers must log in as; with none, only loopback connections are served."""
+        server admin peers must log in as; with none, only loopback connections are served.
+        ``hostnames`` are the names peers may reach the tab by besides its addresses (``--hostname``)."""
         self.stop_serving()
         self.couch_app.authenticator.admins.clear()
         admin = _to_py(admin)
         if admin:
             self.couch_app.authenticator.add_admin(str(admin["name"]), _admin_creds(admin),
                                                    password=str(admin["password"]))
-        self.channel = Channel(self.app, lambda message: send(to_js(message)), accept=self._accept)
+        self.channel = Channel(self.app, lambda message: send(to_js(message)), accept=self._accept,
+                               hostnames=[str(name) for name in (_to_py(hostnames) or ())])
 
     def _accept(self, peer, local):
         """Never serve a network peer without credentials (the native CLI refuses such a bind too)."""

@@ -8,10 +8,12 @@
 // so serving resumes; after RESTART_DELAYS_MS.length failures in a row it gives up (state "failed").
 // When the browser starts (or this worker wakes up) and the settings say serving, it resumes.
 // LAN mode binds 0.0.0.0 and always hands the worker an admin (generated on the first LAN start);
-// loopback mode hands it none (admin party, as the native server on 127.0.0.1).
+// loopback mode hands it none (admin party, as the native server on 127.0.0.1). `hostnames` are the
+// names peers may use in Host besides the machine's addresses (`--hostname`).
 //
 // Messages from extension pages (chrome.runtime.sendMessage), each answered with the status:
-//   {type: "start", port, lan}   serve with these settings (same settings while running: nothing to do)
+//   {type: "start", port, lan, admin?, hostnames?}   serve with these settings (omitted ones: as
+//                                stored; the same settings while running: nothing to do)
 //   {type: "stop"}
 //   {type: "status"}
 // Status: {serving, state, stage, port, lan, host, urls, note, admin: {name, password} | null, uuid,
@@ -26,12 +28,12 @@
 // The bridge exits, closing every connection, when its port disconnects: that is how serving stops.
 //
 // The offscreen document connects a runtime port named "server":
-//   -> {type: "serve", channel, admin}, {type: "stop-serving"}
+//   -> {type: "serve", channel, admin, hostnames}, {type: "stop-serving"}
 //   <- the shared worker's {type: "progress" | "ready" | "failed" | "serving" | "serve-error" |
 //      "serve-closed" | "stats"} (web/couch-worker.js has their fields)
 
 const HOST_NAME = "org.browsercouch.bridge";
-const DEFAULTS = { serving: false, port: 61984, lan: false, admin: null };
+const DEFAULTS = { serving: false, port: 61984, lan: false, admin: null, hostnames: [] };
 const ADMIN_NAME = "admin";
 // Delays before relaunching a bridge that went away; the count is how many failures in a row we accept.
 const RESTART_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000];
@@ -86,21 +88,27 @@ function newAdmin() {
 // --- serving -----------------------------------------------------------------------------------------------
 
 // `admin` ({name, password}, optional) replaces the stored LAN admin: `browsercouch browser --admin`.
-async function start({ port = settings.port, lan = settings.lan, admin: given = null } = {}) {
+async function start({ port = settings.port, lan = settings.lan, admin: given = null,
+  hostnames = settings.hostnames } = {}) {
   port = Number(port);
   lan = Boolean(lan);
+  hostnames = [...new Set(hostnames.map((name) => String(name).trim().toLowerCase()).filter(Boolean))];
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`not a TCP port: ${port}`);
   if (given && !(given.name && given.password)) throw new Error("an admin needs a name and a password");
   const sameAdmin = !given || (settings.admin?.name === given.name && settings.admin?.password === given.password);
+  const sameHostnames = hostnames.join(" ") === settings.hostnames.join(" ");
   const running = ["starting", "serving", "restarting"].includes(live.state);
-  if (running && settings.serving && settings.port === port && settings.lan === lan && sameAdmin) return;
+  if (running && settings.serving && settings.port === port && settings.lan === lan && sameAdmin
+    && sameHostnames) {
+    return;
+  }
   await stopListening();
   let admin = given ?? settings.admin;
   if (lan && !admin) {
     admin = newAdmin();
     log(`generated a password for "${admin.name}" (LAN peers must log in)`);
   }
-  await save({ serving: true, port, lan, admin });
+  await save({ serving: true, port, lan, admin, hostnames });
   failures = 0;
   launch("starting");
 }
@@ -237,7 +245,8 @@ async function handToWorker() {
 
 function sendServe() {
   if (server === null || live.channel === null) return;
-  server.postMessage({ type: "serve", channel: live.channel, admin: settings.lan ? settings.admin : null });
+  server.postMessage({ type: "serve", channel: live.channel, admin: settings.lan ? settings.admin : null,
+    hostnames: settings.hostnames });
 }
 
 async function closeServerDocument() {

@@ -1,8 +1,11 @@
 // The start URL, for automation (`browsercouch browser`, the tests): opening
 //
-//   chrome-extension://edappoeabkibckncmnabfemlfdbckanp/start.html?port=61984[&lan=1][&admin=USER:PASS][&then=app]
+//   chrome-extension://edappoeabkibckncmnabfemlfdbckanp/start.html?port=61984[&lan=1][&admin=USER:PASS]
+//     [&hostname=NAME ...][&then=app]
 //
-// starts serving with those settings (as the popup's Start button does; the settings persist), then shows
+// starts serving with those settings (`hostname` repeated for each name peers may use besides the
+// machine's addresses; `hostname=` alone for none; without it the stored names stay) (as the popup's
+// Start button does; the settings persist), then shows
 // the state until it is "serving" or "failed" (also in `document.body.dataset.state`, and the whole
 // status as JSON in `document.body.dataset.status`). `then=app` opens the web app once serving.
 // `start.html?stop=1` stops serving.
@@ -14,7 +17,8 @@ const byId = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const message = params.has("stop")
   ? { type: "stop" }
-  : { type: "start", port: Number(params.get("port") ?? 61984), lan: params.get("lan") === "1", admin: admin() };
+  : { type: "start", port: Number(params.get("port") ?? 61984), lan: params.get("lan") === "1", admin: admin(),
+    hostnames: params.has("hostname") ? params.getAll("hostname").filter(Boolean) : undefined };
 
 // `admin=USER:PASS`: the LAN admin to use (else the one the extension generated and keeps).
 function admin() {
