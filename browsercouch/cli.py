@@ -5,8 +5,9 @@
 ``browsercouch extension-path`` and ``extension-zip OUT.zip`` hand the extension to other browsers.
 The web app and the extension ship inside the package (``bundled``).
 
-This is the only module that imports uvicorn (native serving); the browser runtime serves the same
-``CouchApp`` through ``browsercouch.http``'s h11 driver instead.
+Natively, ``serve`` and ``web`` run their ASGI app on ``browsercouch.http``'s h11 driver, the one the
+browser tab runs (``http/asyncio_server.py`` says why it replaced uvicorn). Mistakes in what a user
+typed end in one line on stderr, never a traceback; SIGTERM stops a command as Ctrl-C does.
 """
 
 import argparse
@@ -14,6 +15,8 @@ import asyncio
 import ipaddress
 import json
 import logging
+import re
+import signal
 import socket
 import sys
 import time
@@ -24,6 +27,7 @@ from .api import CouchApp
 from .api.auth import format_admin_hash, hash_password, parse_admin_hash
 from .errors import CouchError
 from .hashing import ThreadedPbkdf2
+from .http import DEFAULT_LIMITS, AccessLog, Limits, TrustedHosts, lifespan, start_server
 from .replicator import Replication, ReplicationOptions, open_endpoint, tcp_client
 from .static import StaticFiles
 from .store import Couch
@@ -35,51 +39,91 @@ DEFAULT_DATA_DIR = "./browsercouch-data"
 DEFAULT_WEB_PORT = 8000
 DEFAULT_BROWSER_PORT = 61984
 DEFAULT_PROFILE = "./browsercouch-profile"
+DESCRIPTION = ("A CouchDB-compatible document database server and replicator, natively or inside a browser "
+               "tab that serves the network.")
+LOG_LEVELS = ["debug", "info", "warning", "error"]
+# Connections served at once by default: CouchDB's HTTP server (mochiweb) allows 2048.
+MAX_CONNECTIONS = 2048
+# The open-file limit the native server asks for (up to the hard limit): room for MAX_CONNECTIONS.
+WANTED_FILES = 2 * MAX_CONNECTIONS
+# Files kept back from connections for databases (each with its WAL and shared memory), the listener
+# and the logs: a quarter of the file limit, at least this many.
+MIN_FILE_RESERVE = 64
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="browsercouch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="browsercouch", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"browsercouch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the CouchDB-compatible HTTP server")
+    serve = commands.add_parser(
+        "serve", help="run the CouchDB-compatible HTTP server",
+        description="Serve the databases in --data (or in memory) over CouchDB's HTTP API until Ctrl-C or "
+        "SIGTERM. On 127.0.0.1 without --admin every local client is an admin (CouchDB's admin party); any "
+        "other address requires --admin. Requests must name the server in their Host header (127.0.0.1, "
+        "localhost, the address connected to, or a --hostname): other names are refused, so that a web "
+        "page cannot reach the server through DNS rebinding.")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1; any other address requires --admin)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT,
                        help="port (default 5984; 0 picks a free one)")
     store = serve.add_mutually_exclusive_group()
     store.add_argument("--data", default=DEFAULT_DATA_DIR, metavar="DIR",
-                       help=f"directory of the SQLite databases (default {DEFAULT_DATA_DIR})")
+                       help=f"directory of the SQLite databases, kept private: 0700, files 0600 (default "
+                       f"{DEFAULT_DATA_DIR})")
     store.add_argument("--memory", action="store_true", help="keep everything in memory")
     serve.add_argument("--admin", action="append", default=[], metavar="USER:PASS",
                        help="create or update a server admin (repeatable); stored hashed (PBKDF2)")
     serve.add_argument("--cors", action="append", default=[], metavar="ORIGIN",
                        help="allow cross-origin requests from ORIGIN (repeatable; * for any)")
-    serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    _hostname_argument(serve)
+    serve.add_argument("--idle-timeout", type=float, default=DEFAULT_LIMITS.keepalive_timeout,
+                       metavar="SECONDS",
+                       help="close a connection that sends no request for this long, also before its first "
+                       f"(default {DEFAULT_LIMITS.keepalive_timeout:g}, as CouchDB)")
+    serve.add_argument("--header-timeout", type=float, default=DEFAULT_LIMITS.header_timeout,
+                       metavar="SECONDS",
+                       help="close a connection whose request head takes longer to arrive (default "
+                       f"{DEFAULT_LIMITS.header_timeout:g})")
+    serve.add_argument("--max-connections", type=int, metavar="N",
+                       help="connections served at once; more are answered 503 (default "
+                       f"{MAX_CONNECTIONS}, as CouchDB; at most 3/4 of the process's open-file limit, which "
+                       f"serve raises to {WANTED_FILES} where the hard limit allows)")
+    _log_level_argument(serve, "info logs each request")
     replicate = commands.add_parser(
         "replicate", help="copy what is new from SOURCE to TARGET",
         description="Replicate SOURCE to TARGET: each an http(s)://[user:pass@]host:port/db URL, or a local "
         "database name with --data.")
-    replicate.add_argument("source", metavar="SOURCE")
-    replicate.add_argument("target", metavar="TARGET")
+    replicate.add_argument("source", metavar="SOURCE",
+                           help="where documents come from: an http(s)://[user:pass@]host:port/db URL, or a "
+                           "database name in --data")
+    replicate.add_argument("target", metavar="TARGET",
+                           help="where they go: a URL or a database name in --data, as SOURCE")
     _replication_arguments(replicate)
     sync = commands.add_parser("sync", help="replicate A to B and B to A together",
                                description="Replicate A to B and B to A at the same time.")
-    sync.add_argument("source", metavar="A")
-    sync.add_argument("target", metavar="B")
+    sync.add_argument("source", metavar="A",
+                      help="one database: an http(s)://[user:pass@]host:port/db URL, or a name in --data")
+    sync.add_argument("target", metavar="B", help="the other one, a URL or a name in --data, as A")
     _replication_arguments(sync)
-    web = commands.add_parser("web", help="serve the web app: browsercouch running inside the browser tab")
+    web = commands.add_parser(
+        "web", help="serve the web app: browsercouch running inside the browser tab",
+        description="Serve the web app's files (and its offline Pyodide) until Ctrl-C. Opened in a browser, "
+        "the app runs browsercouch inside the tab and keeps its databases in the browser, not here.")
     web.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    web.add_argument("--port", type=int, default=DEFAULT_WEB_PORT,
+    web.add_argument("--port", type=_port, default=DEFAULT_WEB_PORT,
                      help=f"port (default {DEFAULT_WEB_PORT}; 0 picks a free one)")
     web.add_argument("--root", type=Path, default=bundled.WEB_APP_DIR,
                      help="the web app's directory (default: the one installed with browsercouch)")
-    web.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    _log_level_argument(web, "info logs each request")
     _bridge_commands(commands)
     browser = commands.add_parser(
         "browser", help="serve from a browser: Chromium with the browsercouch extension",
         description="Start Chromium with the browsercouch extension serving its databases on --port; print "
-        "the URL and keep running until Ctrl-C.")
-    browser.add_argument("--port", type=int, default=DEFAULT_BROWSER_PORT,
+        "the URL and keep running until Ctrl-C or SIGTERM (which close the browser). The tab serves as "
+        "`serve` does: requests must name it in their Host header (127.0.0.1, localhost, the address "
+        "connected to, or a --hostname), idle connections close after 60 s and a request head must "
+        "arrive within 30 s.")
+    browser.add_argument("--port", type=_port, default=DEFAULT_BROWSER_PORT,
                          help=f"port the browser serves on (default {DEFAULT_BROWSER_PORT})")
     browser.add_argument("--lan", action="store_true",
                          help="serve the LAN (0.0.0.0) instead of loopback; requires credentials")
@@ -87,8 +131,10 @@ def build_parser():
                          help="the admin LAN peers log in as (default: generated once per profile)")
     browser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="DIR",
                          help=f"the Chromium profile directory (default {DEFAULT_PROFILE})")
-    browser.add_argument("--headless", action="store_true", help="run Chromium without a window")
-    browser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    browser.add_argument("--headless", action="store_true",
+                         help="run Chromium without a window (needed where there is no display)")
+    _hostname_argument(browser)
+    _log_level_argument(browser, "the tab's requests show in the extension's popup at any level")
     commands.add_parser(
         "extension-path", help="print the folder of the browsercouch extension, unpacked",
         description="Print the folder of the browsercouch extension (it carries the web app and Pyodide), "
@@ -101,6 +147,29 @@ def build_parser():
     return parser
 
 
+def _port(text):
+    """An argparse type: a TCP port, 0-65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (0-65535)")
+    return port
+
+
+def _hostname_argument(parser):
+    parser.add_argument("--hostname", action="append", default=[], metavar="NAME",
+                        help="a name clients reach the server by besides its addresses, as they send it in "
+                        "the Host header (repeatable; any port). Requests naming other hosts are refused "
+                        "(a guard against DNS rebinding)")
+
+
+def _log_level_argument(parser, note=None):
+    parser.add_argument("--log-level", default="warning", choices=LOG_LEVELS,
+                        help="how much to log on stderr (default warning" + (f"; {note})" if note else ")"))
+
+
 # --- the socket bridge (browsercouch.bridge) ------------------------------------------------------------
 
 def _bridge_commands(commands):
@@ -111,15 +180,18 @@ def _bridge_commands(commands):
     bridge.add_argument("origin", nargs="?", metavar="ORIGIN",
                         help="the calling extension's origin (chrome-extension://ID/); without it the "
                         "byte channel accepts any Origin that has the token")
-    bridge.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    _log_level_argument(bridge, "logs go to stderr; stdout carries native messaging")
     install = commands.add_parser(
-        "install-bridge", help="register the socket bridge with a browser (native messaging host manifest)")
+        "install-bridge", help="register the socket bridge with a browser (native messaging host manifest)",
+        description="Write the native messaging host manifest that lets the browsercouch extension start the "
+        "socket bridge, and the script it runs (this Python, this browsercouch). `browsercouch browser` "
+        "does this for its own profile; run it for a browser you loaded the extension into by hand.")
     install.add_argument("--browser", default="chromium",
                          choices=["chromium", "chrome", "edge", "brave", "firefox"],
                          help="the browser to register with (default chromium)")
     install.add_argument("--user-data-dir", metavar="DIR",
                          help="a Chromium-family profile directory: install into DIR/NativeMessagingHosts")
-    install.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    _log_level_argument(install)
 
 
 def bridge_command(args):
@@ -138,7 +210,7 @@ def browser_command(args):
         raise SystemExit(f"browsercouch: --admin expects USER:PASS, got {args.admin!r}")
     try:
         return launcher.launch(port=args.port, lan=args.lan, profile=args.profile, headless=args.headless,
-                               admin=args.admin)
+                               admin=args.admin, hostnames=args.hostname)
     except RuntimeError as err:
         raise SystemExit(f"browsercouch: {err}") from None
 
@@ -165,7 +237,7 @@ def _replication_arguments(parser):
     parser.add_argument("--data", metavar="DIR",
                         help="directory of the local databases (do not share it with a running server)")
     parser.add_argument("--continuous", action="store_true",
-                        help="keep replicating new changes until interrupted (Ctrl-C)")
+                        help="keep replicating new changes until stopped (Ctrl-C or SIGTERM)")
     parser.add_argument("--create-target", action="store_true", help="create the target database if missing")
     parser.add_argument("--doc-ids", metavar="ID,ID", help="replicate only these documents")
     parser.add_argument("--selector", metavar="JSON", help="only documents matching a Mango selector")
@@ -173,7 +245,7 @@ def _replication_arguments(parser):
     parser.add_argument("--query-params", metavar="JSON", help="parameters for --filter (a JSON object)")
     parser.add_argument("--since", metavar="SEQ", help="start after this source sequence (no checkpoint yet)")
     parser.add_argument("--json", action="store_true", help="print the final history record as JSON")
-    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    _log_level_argument(parser, "warning shows documents the target refused")
 
 
 def _is_loopback(host):
@@ -212,14 +284,69 @@ def _bind(host, port):
     try:
         sock.bind((host, port))
     except OSError as err:
-        raise SystemExit(f"browsercouch: cannot listen on {host}:{port}: {err.strerror}") from None
+        sock.close()
+        reason = err.strerror or str(err)
+        raise SystemExit(f"browsercouch: cannot listen on {host}:{port}: {reason}") from None
     sock.listen(1024)
     sock.setblocking(False)
     return sock
 
 
+def _open_couch(data_dir):
+    """The server's ``Couch`` on ``data_dir`` (``None``: in memory); a one-line exit when it cannot be."""
+    if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise SystemExit(f"browsercouch: --data {data_dir} is not a directory")
+    try:
+        return Couch(data_dir)
+    except OSError as err:
+        raise SystemExit(f"browsercouch: cannot use --data {data_dir}: {err.strerror or err}") from None
+    except ValueError as err:  # a damaged _config.json
+        raise SystemExit(f"browsercouch: cannot read the settings in --data {data_dir}: {err}") from None
+
+
+def _file_limit():
+    """The process's open-file limit, first raised towards ``WANTED_FILES`` (as far as the hard limit
+    allows); ``None`` where there is no such limit to read (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = WANTED_FILES if hard == resource.RLIM_INFINITY else min(hard, WANTED_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def connection_cap(requested=None):
+    """How many connections to serve at once: ``requested``, else ``MAX_CONNECTIONS``, and never so many
+    that connections alone reach the file limit (a quarter of it is kept for databases and the rest)."""
+    files = _file_limit()
+    allowed = None if files is None else files - max(MIN_FILE_RESERVE, files // 4)
+    if requested is None:
+        return MAX_CONNECTIONS if allowed is None else max(1, min(MAX_CONNECTIONS, allowed))
+    if requested < 1:
+        raise SystemExit(f"browsercouch: --max-connections must be at least 1, got {requested}")
+    if allowed is not None and requested > allowed:
+        raise SystemExit(f"browsercouch: --max-connections {requested} is more than the file limit ({files}) "
+                         f"leaves room for: at most {allowed}")
+    return requested
+
+
+def _limits(args):
+    for name in ("idle_timeout", "header_timeout"):
+        if getattr(args, name) <= 0:
+            raise SystemExit(f"browsercouch: --{name.replace('_', '-')} must be more than 0 seconds")
+    return Limits(keepalive_timeout=args.idle_timeout, header_timeout=args.header_timeout)
+
+
 def serve(args):
-    couch = Couch(None if args.memory else args.data)
+    limits, max_connections = _limits(args), connection_cap(args.max_connections)
+    couch = _open_couch(None if args.memory else args.data)
     admins = _set_admins(couch, args.admin)
     if not admins and not _is_loopback(args.host):
         raise SystemExit(
@@ -227,13 +354,15 @@ def serve(args):
             "read and change every database. Add --admin USER:PASS, or bind 127.0.0.1.")
     app = CouchApp(couch, admins=admins, cors_origins=args.cors, pbkdf2=ThreadedPbkdf2())
     sock = _bind(args.host, args.port)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"browsercouch listening on http://{shown}:{port}/", flush=True)
-    if not admins:
-        print("browsercouch: no admin configured; every local client is an admin (admin party)",
-              file=sys.stderr, flush=True)
-    asyncio.run(_run_uvicorn(app, sock, args.log_level))
+
+    def ready():
+        print(f"browsercouch listening on {_url(sock)}", flush=True)
+        if not admins:
+            print("browsercouch: no admin configured; every local client is an admin (admin party)",
+                  file=sys.stderr, flush=True)
+
+    served = AccessLog(TrustedHosts(app, args.hostname))
+    return _run(_serve(served, sock, limits, max_connections, ready))
 
 
 def web(args):
@@ -243,23 +372,53 @@ def web(args):
     if not (args.root / "dist" / "pyodide.mjs").is_file():
         raise SystemExit(f"browsercouch: {args.root / 'dist'} is not built: run `python build.py` first")
     sock = _bind(args.host, args.port)
+
+    def ready():
+        print(f"browsercouch web app listening on {_url(sock)}", flush=True)
+
+    return _run(_serve(AccessLog(StaticFiles(args.root)), sock, DEFAULT_LIMITS, connection_cap(), ready))
+
+
+def _url(sock):
     host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"browsercouch web app listening on http://{shown}:{port}/", flush=True)
-    asyncio.run(_run_uvicorn(StaticFiles(args.root), sock, args.log_level))
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-async def _run_uvicorn(app, sock, log_level):
-    import uvicorn
+async def _serve(app, sock, limits, max_connections, ready):
+    """Serve ``app`` on ``sock`` (with its ASGI lifespan), calling ``ready()`` once it serves, until
+    cancelled (Ctrl-C, SIGTERM); return 0."""
+    try:
+        async with lifespan(app):
+            server = await start_server(app, sock=sock, limits=limits, max_connections=max_connections)
+            ready()
+            try:
+                await asyncio.get_running_loop().create_future()  # until cancelled
+            finally:
+                await server.shutdown()
+    except asyncio.CancelledError:
+        pass
+    return 0
 
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="auto",
-                            timeout_keep_alive=60, server_header=False, date_header=True)
-    server = uvicorn.Server(config)
-    await server.serve(sockets=[sock])
+
+def _run(main):
+    """``asyncio.run(main)``, where SIGTERM cancels ``main`` as Ctrl-C does, so that it ends cleanly.
+
+    Ctrl-C needs nothing here: ``asyncio.run`` cancels ``main`` on SIGINT, unless the process started
+    with SIGINT ignored (a shell's background job), which it then leaves ignored, as it should.
+    """
+
+    async def cancelled_by_sigterm():
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+        return await main
+
+    return asyncio.run(cancelled_by_sigterm() if hasattr(signal, "SIGTERM") else main)
 
 
 # --- replicate and sync -------------------------------------------------------------------------------
 
+# Replication options whose name differs from their flag's, as the replicator's messages name them.
+_OPTION_NAMES = re.compile(r"\b(?:create_target|doc_ids|query_params)\b")
 # The progress line is redrawn at most this often (seconds).
 PROGRESS_INTERVAL = 0.1
 PROGRESS_WIDTH = 24
@@ -334,7 +493,7 @@ def _summary(job, seconds):
 async def _run_replications(args, pairs):
     """Run one job per ``(source, target)`` pair together; return the exit status."""
     options = _replication_options(args)
-    couch = Couch(args.data) if args.data else None
+    couch = _open_couch(args.data) if args.data else None
     client = tcp_client()
     try:
         jobs = [Replication(open_endpoint(source, couch=couch, client=client),
@@ -373,15 +532,21 @@ def _report(args, jobs, progress, seconds):
             print(_summary(job, seconds))
     failed = [job for job in jobs if job.state == "failed"]
     for job in failed:
-        print(f"browsercouch: replication failed: {job.error}", file=sys.stderr)
+        print(f"browsercouch: replication failed: {_as_flags(job.error)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _as_flags(text):
+    """The replicator names its options as ``POST /_replicate`` does (``create_target``); here they are
+    the command's flags (``--create-target``)."""
+    return _OPTION_NAMES.sub(lambda match: "--" + match.group(0).replace("_", "-"), text)
 
 
 def replicate_command(args):
     pairs = [(args.source, args.target)]
     if args.command == "sync":
         pairs.append((args.target, args.source))
-    return asyncio.run(_run_replications(args, pairs))
+    return _run(_run_replications(args, pairs))
 
 
 # --- the extension, for other browsers -----------------------------------------------------------------

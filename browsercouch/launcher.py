@@ -14,12 +14,14 @@ opened with ``Target.createTarget`` once the extension's service worker is up.
 Chromium, not Google Chrome: Chrome 137+ ignores ``--load-extension`` (DESIGN.md section 5).
 """
 
+import errno
 import json
 import os
 import secrets
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,12 +62,14 @@ def missing_reason():
     return bundled.missing_reason(EXTENSION_DIR)
 
 
-def start_url(port, lan, admin):
-    query = {"port": port, "then": "app"}
+def start_url(port, lan, admin, hostnames=()):
+    """The extension's start URL; ``hostnames`` always go in (empty: none), so the command's names replace
+    whatever an earlier command had set."""
+    query = {"port": port, "then": "app", "hostname": list(hostnames) or [""]}
     if lan:
         query["lan"] = 1
         query["admin"] = admin
-    return f"chrome-extension://{EXTENSION_ID}/start.html?{urlencode(query)}"
+    return f"chrome-extension://{EXTENSION_ID}/start.html?{urlencode(query, doseq=True)}"
 
 
 def chromium_command(profile, headless):
@@ -169,6 +173,32 @@ def lan_admin(profile, admin):
     return admin
 
 
+def display_missing_reason(headless):
+    """Why Chromium cannot show a window here (Linux without an X or Wayland display), or ``None``."""
+    if headless or not sys.platform.startswith("linux"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("there is no display (DISPLAY and WAYLAND_DISPLAY are unset): add --headless to run Chromium "
+            "without a window")
+
+
+def port_taken_reason(port, lan):
+    """Why the extension could not serve on ``port``, found before Chromium starts, or ``None``: a port
+    another program listens on would otherwise be answered by that program under our name."""
+    host = "0.0.0.0" if lan else "127.0.0.1"
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the bridge binds
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                return (f"port {port} is in use on {host}: another program listens there; stop it or choose "
+                        "another --port")
+            return f"cannot serve on {host}:{port}: {err.strerror}"
+    return None
+
+
 def _exit_on_sigterm(signum, frame):
     raise SystemExit(0)  # so that `launch` stops Chromium on its way out
 
@@ -182,8 +212,13 @@ def progress(text):
     print(f"browsercouch browser: {text}", file=sys.stderr, flush=True)
 
 
-def launch(*, port, lan, profile, headless, admin=None, out=say):
-    """Run Chromium serving on ``port`` until it exits or Ctrl-C; return its exit status."""
+def launch(*, port, lan, profile, headless, admin=None, hostnames=(), out=say):
+    """Run Chromium serving on ``port`` until it exits or Ctrl-C, allowing the names ``hostnames`` in
+    ``Host``; return its exit status. Raises ``RuntimeError`` with the reason when it cannot serve (no
+    display without ``headless``, a taken port, Chromium failing)."""
+    reason = display_missing_reason(headless) or port_taken_reason(port, lan)
+    if reason:
+        raise RuntimeError(reason)
     profile = Path(profile).expanduser().resolve()
     install.install("chromium", profile)
     if lan:
@@ -197,7 +232,7 @@ def launch(*, port, lan, profile, headless, admin=None, out=say):
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         try:
-            open_when_loaded(devtools, start_url(port, lan, admin))
+            open_when_loaded(devtools, start_url(port, lan, admin, hostnames))
         except RuntimeError as error:
             if process.poll() is not None:
                 raise RuntimeError(f"Chromium exited with status {process.returncode} at start (is another "

@@ -2,7 +2,8 @@
 
 ``CouchApp(couch, admins=..., cors_origins=...)`` is the whole API over a ``store.Couch``: routing
 (``routes.ROUTES``, one table), authentication and ``_security`` checks, CORS, and CouchDB's error JSON.
-Any ASGI server runs it: uvicorn natively, ``browsercouch.http``'s h11 driver over any byte stream.
+Any ASGI server runs it; browsercouch serves it with ``browsercouch.http``'s h11 driver, natively and in
+the browser, and the tests also run it under uvicorn.
 """
 
 from .app import CouchApp

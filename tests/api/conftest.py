@@ -5,7 +5,8 @@ Every test that takes ``client`` (or ``make_client``) runs twice:
 - ``pipe``: the app is served by browsercouch's own h11 driver (``browsercouch.http``) through an in-memory
   pipe, in the test's event loop; no socket at all (the path the browser shells take).
 - ``uvicorn``: the same app behind a real uvicorn on 127.0.0.1, port 0, in a background thread; the client
-  connects over TCP (the path of the native ``browsercouch serve``).
+  connects over TCP (another ASGI server and real sockets: ``browsercouch serve`` runs the driver of
+  ``pipe`` over asyncio sockets, tested end to end in ``tests/system`` and ``tests/security``).
 
 The client is ``browsercouch.http.HTTPConnection`` in both cases. pytest-asyncio is not installed, so
 ``Client`` owns one event loop and runs each request with ``loop.run_until_complete``; tests that need

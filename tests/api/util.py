@@ -117,7 +117,7 @@ class UvicornThread:
         self.port = self.sock.getsockname()[1]
         import uvicorn  # not in Pyodide, where the uvicorn transport is skipped
 
-        # As `browsercouch serve` configures it (cli._run_uvicorn).
+        # A second ASGI server besides browsercouch's own driver (which `browsercouch serve` runs).
         config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
                                 server_header=False, date_header=True)
         self.app = app

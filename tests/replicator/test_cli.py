@@ -95,7 +95,7 @@ def test_selection_options(data, browsercouch_factory):
     (["local", "other", "--data", "{data}", "--selector", "[1]"], "--selector must be a JSON object"),
     (["local", "other", "--data", "{data}", "--selector", "{"], "--selector is not valid JSON"),
     (["local", "other", "--data", "{data}", "--doc-ids", "a", "--filter", "d/f"], "use only one of"),
-    (["local", "other", "--data", "{data}"], "(the target does not exist; create_target creates it)"),
+    (["local", "other", "--data", "{data}"], "(the target does not exist; --create-target creates it)"),
     (["nope", "other", "--data", "{data}"], "source local database nope: 404 not_found"),
 ])
 def test_mistakes_get_a_clear_message(data, args, message):
@@ -117,9 +117,11 @@ def test_wrong_credentials_fail_at_once_without_showing_the_password(data, brows
 def test_continuous_until_interrupted(data, browsercouch_factory):
     server = browsercouch_factory()
     url = server.url + "live"
+    # SIGINT as Ctrl-C sends it, whatever this test inherited (a shell's background job ignores it).
     proc = subprocess.Popen([sys.executable, "-m", "browsercouch", "replicate", url, "mirror", "--data", data,
                              "--continuous", "--create-target"], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         http("PUT", url)
         http("PUT", url + "/one", {"n": 1})
