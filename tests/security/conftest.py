@@ -1,4 +1,4 @@
-"""Fixtures: one native server and one serving tab per module (each check is a request or two)."""
+"""Fixtures: one native server and one serving tab for the whole run (each check is a request or two)."""
 
 import subprocess
 import sys
@@ -12,7 +12,7 @@ from browsercouch import bundled
 from .tab import Tab
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def native():
     """``browsercouch serve --memory`` on 127.0.0.1 at info level (the request log on stderr)."""
     server = start_browsercouch("--log-level", "info")
@@ -20,7 +20,7 @@ def native():
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tab(tmp_path_factory):
     """Headless Chromium whose extension serves on a loopback port; ``Tab`` (``port``, ``status()``)."""
     reason = chromium.missing_reason() or bundled.missing_reason()
