@@ -50,7 +50,8 @@ AS_COUCHDB = [
 @pytest.fixture(scope="module")
 def db(native):
     assert http("PUT", native.url + "features")[0] == 201
-    assert http("PUT", native.url + "features/_design/d", {"views": {"v": {"map": "function(d){}"}}})[0] == 201
+    design = {"views": {"v": {"map": "function(doc) {}"}}}
+    assert http("PUT", native.url + "features/_design/d", design)[0] == 201
     return "features"
 
 
