@@ -35,8 +35,9 @@ class Reply:
         return self.headers.get(name.lower())
 
 
-def _connect(port, timeout):
-    sock = socket.create_connection((HOST, port), timeout=timeout)
+def _connect(port, timeout, source=None):
+    sock = socket.create_connection((HOST, port), timeout=timeout,
+                                    source_address=(source, 0) if source else None)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
@@ -53,8 +54,9 @@ def frame(method, target, headers, body):
     return data + client.send(h11.EndOfMessage())
 
 
-def exchange(port, method, target, headers=(), body=None, *, timeout=READ_TIMEOUT):
-    """Send one request on a new connection and return its ``Reply``.
+def exchange(port, method, target, headers=(), body=None, *, timeout=READ_TIMEOUT, source=None):
+    """Send one request on a new connection (from the loopback address ``source``, if given) and return
+    its ``Reply``.
 
     Raises ``h11.LocalProtocolError`` if the request cannot be framed, ``h11.RemoteProtocolError`` for a
     malformed answer, ``TimeoutError`` when no response head arrives in time, and ``ConnectionError``
@@ -64,7 +66,7 @@ def exchange(port, method, target, headers=(), body=None, *, timeout=READ_TIMEOU
     data = frame(method, target, headers, body)
     client = h11.Connection(h11.CLIENT)
     client.send(h11.Request(method=method, target=target, headers=[(b"host", b"127.0.0.1")]))
-    with _connect(port, timeout) as sock:
+    with _connect(port, timeout, source) as sock:
         sock.sendall(data)
         return _read_reply(sock, client, timeout)
 
