@@ -5,9 +5,12 @@ page saves them (``web/opfs-files.js``: the changed byte ranges of the changed f
 file writer, all or nothing, flushed; or ``web/file-store.js`` in IndexedDB where OPFS is missing).
 ``Persister`` batches those saves: every committed change calls ``changed(path)``, and ``flush()``
 returns once every change made before the call is persisted. Writes that arrive while a persist runs
-share the next one, so the window between a commit and its acknowledgement is at most two persists. A
-change nobody waits for (a replication writing a batch) is saved after ``idle_delay`` seconds, together
-with whatever else changed meanwhile, so a long pull is not saved batch by batch.
+share the next one, so the window between a commit and its acknowledgement is at most two persists,
+however busy the server is: under a steady stream of changes one persist follows another for as long
+as it lasts, and each wakes the writes it covered (waiting for the stream to pause held every write's
+answer for as long as the stream lasted: issue 12). A change nobody waits for (a replication writing a
+batch) is saved after ``idle_delay`` seconds, together with whatever else changed meanwhile, so a long
+pull is not saved batch by batch.
 
 ``acknowledge_after_persist(app, persister)`` wraps the ASGI app: the response to a request that changed
 something (a commit happened while it ran) starts only after ``flush()``, and what such a request
@@ -43,7 +46,8 @@ class Persister:
         self._timer = None  # the pending save of changes nobody waits for
         self._changes = 0  # changes seen so far
         self._saved = 0  # changes covered by the last successful persist
-        self._running = None  # the task of the persist in progress
+        self._running = None  # the task of the persists in progress
+        self._waiters = []  # futures of flush() calls, woken after each persist
         self._paths = set()  # files changed since the last persist started
         self.persists = 0
         self.last_error = None
@@ -81,9 +85,17 @@ class Persister:
         target = self._changes
         while self._saved < target:
             self.save_now()
-            await asyncio.shield(self._running)
+            persisted = asyncio.get_running_loop().create_future()
+            self._waiters.append(persisted)
+            await persisted
             if self.last_error is not None and self._saved < target:
                 raise self.last_error
+
+    def _wake_waiters(self):
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _run(self):
         try:
@@ -99,8 +111,10 @@ class Persister:
                 self.persists += 1
                 self._saved = covered
                 self.last_error = None
+                self._wake_waiters()
         finally:
             self._running = None
+            self._wake_waiters()
         if self.dirty:
             self._save_later()  # a failed save is retried, as is one that lost a race
 

@@ -133,6 +133,38 @@ async def test_concurrent_writes_share_persists(tmp_path):
 
 
 @async_test
+async def test_a_write_is_acknowledged_while_other_changes_keep_coming(tmp_path):
+    """Issue 12: under a steady stream of changes (a replication writing, other clients) a persist is
+    always running; a write's answer waits for the persist that covers it, not for a quiet moment."""
+    disk = Disk(tmp_path, delay=0.05)
+    couch, persister, client = open_tab(disk)
+    await client.request("PUT", f"{URL}/db")
+    busy = couch.create_db("busy")
+    streaming = True
+
+    async def stream_changes():  # a change every 10 ms, as nobody-waits writes (bounded: 3 s at most)
+        for i in range(300):
+            if not streaming:
+                return
+            busy.put({"_id": f"doc{i}"})
+            await asyncio.sleep(0.01)
+
+    stream = asyncio.ensure_future(stream_changes())
+    await asyncio.sleep(0.2)
+    started = asyncio.get_running_loop().time()
+    response = await client.request("PUT", f"{URL}/db/doc", {}, b"{}")
+    took = asyncio.get_running_loop().time() - started
+    stopped_early = not stream.done()
+    streaming = False
+    await stream
+    assert response.status == 201
+    assert stopped_early and took < 0.5, f"the write waited {took:.2f} s for the stream of changes to end"
+    assert disk.saved_doc("db", "doc") is not None
+    await client.close()
+    couch.close()
+
+
+@async_test
 async def test_a_failed_persist_is_an_error_not_an_acknowledgement(tmp_path):
     disk = Disk(tmp_path)
     couch, persister, client = open_tab(disk)
