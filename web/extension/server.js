@@ -36,12 +36,6 @@ worker.port.onmessage = ({ data }) => {
 };
 worker.port.start();
 hostFileWriter(worker.port);
-{
-  const writer = new Worker(chrome.runtime.getURL("app/opfs-writer.js"));
-  const channel = new MessageChannel();
-  writer.postMessage("port", [channel.port1]);
-  worker.port.postMessage({ type: "writer" }, [channel.port2]);
-}
 
 function serve(message) {
   if (outcome?.type === "ready") worker.port.postMessage(message);
