@@ -17,7 +17,7 @@ async function connect() {
   if (remote) {
     const couch = new HttpCouch(remote);
     await callJson(couch, "GET", "/").catch((error) => {
-      throw new Error(`cannot reach ${remote} (${describeError(error)})`);
+      throw new Error(`cannot reach ${remote} (${describeError(error)})${corsHint()}`);
     });
     return couch;
   }
@@ -27,6 +27,14 @@ async function connect() {
       status.textContent = stage;
     },
   });
+}
+
+// A web page reaches only CouchDBs that allow its origin by CORS; the extension's pages reach any (its
+// host permissions), so they need no hint.
+function corsHint() {
+  if (!location.protocol.startsWith("http")) return "";
+  return `: is it up, and does it allow this page's origin ${location.origin} by CORS? (browsercouch serve `
+    + `--cors ${location.origin}, or CouchDB's [cors] origins)`;
 }
 
 function startApp(couch) {

@@ -9,8 +9,9 @@
 //
 // TabCouch is browsercouch running in the browser: Pyodide in a module SharedWorker (couch-worker.js),
 // one per origin, so every tab of the app sees the same databases; they are persisted in OPFS by a file
-// writer each page starts (opfs-writer.js). HttpCouch is any CouchDB reached with fetch (for a native
-// browsercouch, start it with --cors).
+// writer each page starts (opfs-writer.js). HttpCouch is any CouchDB reached with fetch: from a web page
+// it must allow the page's origin by CORS (browsercouch serve --cors ORIGIN); the extension's pages
+// reach any (its host permissions).
 
 class CouchResponse {
   constructor(status, headers, body) {

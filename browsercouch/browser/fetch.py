@@ -1,10 +1,18 @@
 """The replicator's ``HttpClient`` in the browser: the page's ``fetch()``.
 
-A tab cannot open sockets, so remote peers are reached with ``fetch`` (the peer must allow the page's
-origin with CORS: ``browsercouch serve --cors ORIGIN``, or CouchDB's ``[cors]`` settings). The contract is
-``replicator.httpclient``'s: whole or streamed responses, ``timeout`` as seconds of silence, ``OSError``
-when the peer cannot be reached, ``TimeoutError`` when it stays silent. Connection reuse is the
-browser's business. Works only inside Pyodide.
+A tab cannot open sockets, so remote peers are reached with ``fetch``. Who may be reached depends on where
+the worker runs:
+
+- In the extension (``browsercouch browser``) any peer, with no setting on it: the manifest's
+  ``host_permissions`` for every http(s) host lift CORS for the extension's pages and workers. Loopback
+  and LAN addresses need nothing more (Chromium's Local Network Access checks leave extension origins
+  alone; ``tests/security/test_tab_reach.py`` shows both).
+- In a plain page (``browsercouch web``) only peers that allow the page's origin by CORS
+  (``browsercouch serve --cors ORIGIN``, CouchDB's ``[cors]`` settings); a failed fetch says so.
+
+The contract is ``replicator.httpclient``'s: whole or streamed responses, ``timeout`` as seconds of
+silence, ``OSError`` when the peer cannot be reached, ``TimeoutError`` when it stays silent. Connection
+reuse is the browser's business. Works only inside Pyodide.
 """
 
 import asyncio
@@ -17,6 +25,9 @@ from ..replicator import HttpClient, HttpResponse
 from ..replicator.httpclient import DEFAULT_TIMEOUT, StreamedResponse
 
 __all__ = ["FetchClient"]
+
+# Origins whose fetches the extension's host permissions free from CORS.
+EXTENSION_SCHEMES = ("chrome-extension:", "moz-extension:")
 
 # Headers a page may not set (the fetch standard's forbidden request headers): the browser sets them.
 FORBIDDEN_HEADERS = frozenset({
@@ -73,7 +84,8 @@ class FetchClient(HttpClient):
                 async with asyncio.timeout(timeout):
                     response = await js.fetch(url, _options(method, headers, body, controller.signal))
             except JsException as error:
-                raise ConnectionError(f"fetch {method} {url.split('?')[0]} failed: {error}") from None
+                raise ConnectionError(f"fetch {method} {url.split('?')[0]} failed: {error}"
+                                      f"{_cors_hint()}") from None
             chunks = _chunks(response.body.getReader()) if response.body else _no_chunks()
             yield StreamedResponse(response.status, _response_headers(response),
                                    _translate_errors(chunks), timeout)
@@ -83,6 +95,18 @@ class FetchClient(HttpClient):
 
     async def close(self):
         self.closed = True
+
+
+def _cors_hint():
+    """What a failed fetch may also mean here: nothing in the extension; in a plain page, that the peer
+    does not allow this page's origin by CORS (the browser tells the page no more than "Failed to
+    fetch")."""
+    origin = str(js.location.origin)
+    if origin.startswith(EXTENSION_SCHEMES):
+        return ""
+    return (f" (the peer is down, or does not allow this page's origin {origin} by CORS: a web page "
+            f"reaches only peers that do, e.g. browsercouch serve --cors {origin}, CouchDB's [cors] "
+            "origins; browsercouch browser reaches any peer)")
 
 
 async def _no_chunks():
