@@ -1,20 +1,19 @@
 """``GET/POST /db/_changes`` with every feed CouchDB has: normal, longpoll, continuous, eventsource.
 
-Theory: a feed is a loop over ``Database.changes(since)`` pages. ``normal`` reads once; ``longpoll``
-reads, and if nothing passed the filter, waits for the next change (sending heartbeat newlines) and
-reads again; ``continuous`` and ``eventsource`` never stop reading and waiting until ``timeout`` passes
+Theory: a feed is made of passes of ``Database.changes`` (``store/changes.py``: which rows, where a pass
+ends, what is pending); this module reads the query and encodes. ``normal`` makes one pass; ``longpoll``
+makes one, and if nothing passed the filter, waits for the next change (sending heartbeat newlines) and
+makes another; ``continuous`` and ``eventsource`` never stop passing and waiting until ``timeout`` passes
 without a change, ``limit`` rows were sent, the database is deleted, or the client goes away. A
 ``descending`` feed has no next change to wait for (it walks away from new ones), so every feed makes one
-pass then. Filters (``_doc_ids``, ``_selector``, ``_design``) are plain Python predicates applied to
-each row.
+pass then. Every feed streams: rows go out in chunks as the pass finds them.
 """
 
 import time
 from urllib.parse import unquote
 
 from ..errors import BadContentType, BadRequest, NotFound
-from ..store import revtree
-from ..store.mango import compile_selector
+from ..store import FeedEnd
 from . import system_dbs
 from .messages import Response, StreamResponse, dumps, etag_matches, loads, opaque_etag
 
@@ -30,9 +29,8 @@ MAX_WAIT_MS = 2**32 - 1
 # A sequence number SQLite can hold; anything larger cannot have come from this server.
 MAX_SEQ = 2**63 - 1
 FEEDS = ("normal", "longpoll", "continuous", "eventsource")
-# couch_changes:doc_ids_limit/0 ([couchdb] changes_doc_ids_optimization_threshold): up to this many doc
-# ids, CouchDB looks the documents up instead of reading every change, which shows in `pending`.
-DOC_IDS_FAST_PATH = 100
+# Bytes of encoded rows gathered into one chunk of a normal feed: few writes, bounded memory.
+CHUNK_SIZE = 64 * 1024
 
 
 class ChangesQuery:
@@ -57,13 +55,17 @@ class ChangesQuery:
         self.since = 0 if self.descending else _parse_since(since, db)
         limit = query.int("limit", minimum=-MAX_SEQ)
         self.limit = None if limit is None or limit < 0 else limit
-        self.all_leaves = query.get("style", "main_only") == "all_docs"
-        self.include_docs = _flag(query, "include_docs")
-        self.doc_options = {name: _flag(query, name) for name in ("conflicts", "attachments")}
         self.timeout = min(query.int("timeout", DEFAULT_TIMEOUT_MS), MAX_WAIT_MS) / 1000
         self.heartbeat = _parse_heartbeat(query.get("heartbeat"))
         _check_seq_interval(query.get("seq_interval"))
-        self.accept, self.visits_matches_only = _make_filter(db, query, body)
+        # What every pass of Database.changes is asked for.
+        self.options = {
+            "descending": self.descending,
+            "all_leaves": query.get("style", "main_only") == "all_docs",
+            "include_docs": _flag(query, "include_docs"),
+            "doc_options": {name: _flag(query, name) for name in ("conflicts", "attachments")},
+            **_selection(db, query, body),
+        }
 
 
 def _flag(query, name):
@@ -111,39 +113,30 @@ def _parse_heartbeat(value):
     return min(max(ms, MIN_HEARTBEAT_MS), MAX_WAIT_MS) / 1000
 
 
-def _make_filter(db, query, body):
-    """``(accept, visits_matches_only)``: a predicate ``accept(doc_id, tree) -> bool`` for the ``filter``
-    parameter, or ``None``; and whether CouchDB would visit only the matching documents
-    (``couch_changes:send_changes_doc_ids/6``, ``send_changes_design_docs/6``: for ``_design``, and for up
-    to ``DOC_IDS_FAST_PATH`` doc ids), so counting as pending every change since ``since`` not sent."""
+def _selection(db, query, body):
+    """The ``Database.changes`` options of the ``filter`` parameter: ``doc_ids``, ``selector`` or
+    ``design_only`` (none for every document), checked as ``couch_changes:configure_filter/4`` does."""
     name = query.get("filter", "")
     if name == "":
-        return None, False
+        return {}
     if name == "_doc_ids":
         doc_ids = query.json("doc_ids") if body is None else body.get("doc_ids")
         if not isinstance(doc_ids, list) or not all(isinstance(i, str) for i in doc_ids):
             # couch_changes: every element must be a string too.
             raise BadRequest("`doc_ids` filter parameter is not a list of doc ids.")
-        wanted = set(doc_ids)
-        return (lambda doc_id, tree: doc_id in wanted), len(doc_ids) <= DOC_IDS_FAST_PATH
+        return {"doc_ids": doc_ids}
     if name == "_selector":
-        return _selector_filter(db, body), False
+        if body is None:
+            raise BadRequest("Selector must be specified in POST payload")
+        if not isinstance(body.get("selector"), dict):
+            raise BadRequest("Selector error: expected a JSON object")
+        return {"selector": body["selector"]}
     if name == "_design":
-        return (lambda doc_id, tree: doc_id.startswith("_design/")), True
+        return {"design_only": True}
     if name.startswith("_"):
         raise BadRequest("unknown builtin filter name")
     _check_design_filter(db, name)
     raise BadRequest(f"Filter `{name}` is not supported: JavaScript filter functions are not available")
-
-
-def _selector_filter(db, body):
-    if body is None:
-        raise BadRequest("Selector must be specified in POST payload")
-    selector = body.get("selector")
-    if not isinstance(selector, dict):
-        raise BadRequest("Selector error: expected a JSON object")
-    matches = compile_selector(selector)
-    return lambda doc_id, tree: _selector_accepts(db, matches, doc_id, tree)
 
 
 def _check_design_filter(db, name):
@@ -159,11 +152,6 @@ def _check_design_filter(db, name):
         raise NotFound("missing json key: filters")
     if parts[1] not in filters:
         raise NotFound("missing json key: " + parts[1])
-
-
-def _selector_accepts(db, matches, doc_id, tree):
-    doc = db.doc_at(doc_id, tree)
-    return doc is not None and matches(doc)
 
 
 async def changes(req):
@@ -196,77 +184,53 @@ async def _post_body(req):
     return body
 
 
-def _row(db, q, doc_id, seq, winner, deleted, tree):
-    leaves = revtree.collect_leaves(tree) if q.all_leaves else None
-    row = {
-        "seq": seq,
-        "id": doc_id,
-        "changes": [{"rev": revtree.format_rev(r)} for r in leaves] if leaves else [{"rev": winner}],
-    }
-    if deleted:
-        row["deleted"] = True
-    if q.include_docs:
-        row["doc"] = db.doc_at(doc_id, tree, **q.doc_options)
-    return row
-
-
-def _scan(db, q, since, limit):
-    """Rows after ``since`` that pass the filter, at most ``limit``; returns ``(rows, last_seq,
-    pending)``, as CouchDB's (``fabric_rpc:changes/4``) would be:
-
-    - a descending feed starts from the newest change, and a ``limit`` of 0 reads nothing, so then
-      ``last_seq`` is where the feed starts, filtered or not;
-    - ``pending`` is the changes from the start onwards (all of them when descending) less those the
-      feed walked: every change it read, or only the ones it sent where CouchDB visits the matching
-      documents alone (``q.visits_matches_only``); walking those newest first, ``last_seq`` moves
-      with the rows sent only.
-    """
-    rows, last_seq, walked = [], db.update_seq if q.descending else since, 0
-    ahead = db.storage.count_after_seq(0 if q.descending else since)
-    if limit == 0:
-        return rows, last_seq, ahead
-    for doc_id, seq, winner, deleted, tree in db.changes(since, descending=q.descending,
-                                                         limit=None if q.accept else limit):
-        accepted = q.accept is None or q.accept(doc_id, tree)
-        if accepted or not q.visits_matches_only:
-            walked += 1
-        if accepted or not (q.visits_matches_only and q.descending):
-            last_seq = seq
-        if accepted:
-            rows.append(_row(db, q, doc_id, seq, winner, deleted, tree))
-            if limit is not None and len(rows) >= limit:
-                break
-    return rows, last_seq, ahead - walked
+async def _pass(db, q, since, limit):
+    """``(rows, FeedEnd)`` of one pass, the rows gathered (a longpoll decides on them before sending)."""
+    rows = [item async for item in db.changes(since, limit=limit, **q.options)]
+    return rows[:-1], rows[-1]
 
 
 async def _normal(db, q):
-    for chunk in _results_body(db, *_scan(db, q, q.since, q.limit)):
-        yield chunk
-
-
-def _results_body(db, rows, last_seq, pending):
+    """One pass, streamed: rows are encoded and sent in chunks as they are found, never held whole."""
     yield b'{"results":[\n'
-    yield b",\n".join(dumps(row)[:-1] for row in rows)
-    yield b'\n],\n"last_seq":%d,"pending":%d}\n' % (last_seq, 0 if db.closed else pending)
+    chunk, separator = [], b""
+    size = 0
+    async for item in db.changes(q.since, limit=q.limit, **q.options):
+        if isinstance(item, FeedEnd):
+            end = item
+            break
+        encoded = separator + dumps(item)[:-1]
+        separator = b",\n"
+        chunk.append(encoded)
+        size += len(encoded)
+        if size >= CHUNK_SIZE:
+            yield b"".join(chunk)
+            chunk, size = [], 0
+    yield b"".join(chunk)
+    yield _results_end(end)
+
+
+def _results_end(end):
+    return b'\n],\n"last_seq":%d,"pending":%d}\n' % (end.last_seq, end.pending)
 
 
 async def _longpoll(db, q):
-    """Scan, and while nothing passed, wait and scan again. A scan that found nothing new keeps the
+    """Pass, and while nothing passed, wait and pass again. A pass that found nothing new keeps the
     ``pending`` of the one before (CouchDB reports its first pass's count when a wait times out)."""
     since, deadline, rows, pending = q.since, time.monotonic() + q.timeout, [], None
     while not db.closed:
-        rows, last_seq, ahead = _scan(db, q, since, q.limit)
-        if pending is None or rows or last_seq != since:
-            pending = ahead
-        since = last_seq
+        rows, end = await _pass(db, q, since, q.limit)
+        if pending is None or rows or end.last_seq != since:
+            pending = end.pending
+        since = end.last_seq
         remaining = deadline - time.monotonic()
         if rows or remaining <= 0 or q.descending:
             break
         if not await db.wait_for_change(since, min(remaining, q.heartbeat or remaining)):
             if q.heartbeat:
                 yield b"\n"
-    for chunk in _results_body(db, rows, since, pending or 0):
-        yield chunk
+    yield b'{"results":[\n' + b",\n".join(dumps(row)[:-1] for row in rows)
+    yield _results_end(FeedEnd(since, 0 if db.closed else pending or 0))
 
 
 def _line(row):
@@ -278,18 +242,22 @@ def _event(row):
 
 
 async def _continuous(db, q, encode):
-    """Scan, send, wait, until ``limit``, ``timeout``, the client or the database goes. The last line
-    says where the feed got to, which without a single scan is where it starts (``_scan``)."""
-    _, last_seq, pending = _scan(db, q, q.since, 0)
+    """Pass, send, wait, until ``limit``, ``timeout``, the client or the database goes. The last line
+    says where the feed got to, which without a single pass is where it starts."""
+    end = (await _pass(db, q, q.since, 0))[1]
     since, sent = q.since, 0
     idle_since = time.monotonic()
     while (q.limit is None or sent < q.limit) and not db.closed:
-        rows, last_seq, pending = _scan(db, q, since, None if q.limit is None else q.limit - sent)
-        since = last_seq
-        for row in rows:
-            yield encode(row)
-        sent += len(rows)
-        if rows:
+        found = 0
+        async for item in db.changes(since, limit=None if q.limit is None else q.limit - sent, **q.options):
+            if isinstance(item, FeedEnd):
+                end = item
+            else:
+                found += 1
+                yield encode(item)
+        since = end.last_seq
+        sent += found
+        if found:
             idle_since = time.monotonic()
         if (q.limit is not None and sent >= q.limit) or q.descending:
             break
@@ -301,4 +269,4 @@ async def _continuous(db, q, encode):
                 break
             yield b"\n" if encode is _line else b"event: heartbeat\ndata: \n\n"
     if encode is _line:
-        yield dumps({"last_seq": last_seq, "pending": 0 if db.closed else pending})
+        yield dumps({"last_seq": end.last_seq, "pending": 0 if db.closed else end.pending})

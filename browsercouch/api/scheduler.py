@@ -168,10 +168,10 @@ class Scheduler:
                 await self._db_created.wait()
                 continue
             db = self.couch.get_db(REPLICATOR_DB)
-            for doc_id, seq, _, _, tree in list(db.changes(since)):
-                since = seq
-                if not doc_id.startswith("_design/"):
-                    self._sync_document(db, doc_id, tree)
+            for change in list(db.change_rows(since)):
+                since = change.seq
+                if not change.doc_id.startswith("_design/"):
+                    self._sync_document(db, change.doc_id, change.tree)
             await db.wait_for_change(since, WATCH_TIMEOUT)
             if db.closed:
                 self._forget_documents()

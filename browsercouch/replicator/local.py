@@ -14,8 +14,7 @@ everything is allowed (the command line's own databases).
 import time
 
 from ..errors import BadRequest, CouchError, FileExists
-from ..store import revtree
-from ..store.mango import compile_selector
+from ..store import FeedEnd
 from .endpoint import Endpoint, tag_error
 
 __all__ = ["LocalEndpoint", "DEFAULT_FEED_TIMEOUT"]
@@ -91,17 +90,15 @@ class LocalEndpoint(Endpoint):
                       filter=None, query_params=None):
         with self._errors:
             db = self.db
-            accept = _filter(db, doc_ids, selector, filter)
-            since = _local_seq(since)
+            options = dict(_selection(doc_ids, selector, filter), limit=limit, all_leaves=True)
             deadline = time.monotonic() + self.feed_timeout
-            rows, last_seq = _scan(db, since, limit, accept)
+            rows, end = await _pass(db, _local_seq(since), options)
             while longpoll and not rows and not db.closed:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not await db.wait_for_change(last_seq, remaining):
+                if remaining <= 0 or not await db.wait_for_change(end.last_seq, remaining):
                     break
-                rows, last_seq = _scan(db, last_seq, limit, accept)
-            pending = 0 if db.closed else db.storage.count_after_seq(last_seq)
-            return {"results": rows, "last_seq": last_seq, "pending": pending}
+                rows, end = await _pass(db, end.last_seq, options)
+            return {"results": rows, "last_seq": end.last_seq, "pending": end.pending}
 
     async def bulk_get(self, requests, *, attachments=False):
         with self._errors:
@@ -148,39 +145,23 @@ def _refused_row(doc, err):
     return {"id": doc["_id"], "rev": doc.get("_rev"), "error": err.error, "reason": err.reason}
 
 
-def _filter(db, doc_ids, selector, filter):
-    """A predicate ``accept(doc_id, tree)`` for the selection, or ``None`` for every document."""
+def _selection(doc_ids, selector, filter):
+    """The ``Database.changes`` options of a replication's selection."""
     if doc_ids is not None:
-        wanted = set(doc_ids)
-        return lambda doc_id, tree: doc_id in wanted
+        return {"doc_ids": doc_ids}
     if selector is not None:
-        matches = compile_selector(selector)
-
-        def accept(doc_id, tree):
-            doc = db.doc_at(doc_id, tree)
-            return doc is not None and matches(doc)
-
-        return accept
+        return {"selector": selector}
     if filter == "_design":
-        return lambda doc_id, tree: doc_id.startswith("_design/")
+        return {"design_only": True}
     if filter is not None:
         raise BadRequest(f"Filter `{filter}` is not supported: JavaScript filter functions are not available "
                          "here; use doc_ids or a selector")
-    return None
+    return {}
 
 
-def _scan(db, since, limit, accept):
-    """``(rows, last_seq)``: up to ``limit`` changes rows after ``since`` that ``accept`` admits."""
-    rows, last_seq = [], since
-    for doc_id, seq, _, deleted, tree in db.changes(since, limit=None if accept else limit):
-        last_seq = seq
-        if accept is not None and not accept(doc_id, tree):
-            continue
-        row = {"seq": seq, "id": doc_id,
-               "changes": [{"rev": revtree.format_rev(r)} for r in revtree.collect_leaves(tree)]}
-        if deleted:
-            row["deleted"] = True
-        rows.append(row)
-        if len(rows) >= limit:
-            break
-    return rows, last_seq
+async def _pass(db, since, options):
+    """``(rows, FeedEnd)`` of one ``_changes`` pass (``store/changes.py``)."""
+    items = [item async for item in db.changes(since, **options)]
+    end = items.pop()
+    assert isinstance(end, FeedEnd)
+    return items, end

@@ -6,7 +6,8 @@ so the same code runs on CPython and in Pyodide. ``Couch`` is the set of databas
 """
 
 from . import revtree
+from .changes import FeedEnd
 from .couch import Couch, validate_db_name
-from .database import Database
+from .database import ChangeRow, Database
 
-__all__ = ["Couch", "Database", "revtree", "validate_db_name"]
+__all__ = ["Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "validate_db_name"]

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 from ..errors import BadRequest, Conflict, CouchError, MissingStub, NotFound, TooLarge
 from . import revtree
+from .changes import feed
 from .documents import (
     DocValidation,
     decode_attachment_data,
@@ -38,7 +39,7 @@ from .encodings import GZIP, Body, decode, encode, is_compressible, received_bod
 from .revtree import format_rev, parse_rev
 from .uploads import AttachmentUpload
 
-__all__ = ["Database", "DEFAULT_MAX_DOCUMENT_SIZE"]
+__all__ = ["Database", "ChangeRow", "DEFAULT_MAX_DOCUMENT_SIZE"]
 
 # CouchDB 3.x [couchdb] max_document_size: 8 MB of JSON body, attachments not counted.
 DEFAULT_MAX_DOCUMENT_SIZE = 8_000_000
@@ -54,6 +55,16 @@ MIN_REVS_LIMIT = 1
 
 def _dumps(value):
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class ChangeRow(NamedTuple):
+    """A document as the changes feed finds it: its latest change and its revision tree."""
+
+    doc_id: str
+    seq: int
+    winner: str
+    deleted: bool
+    tree: dict
 
 
 class _Incoming(NamedTuple):
@@ -373,8 +384,14 @@ class Database:
         row = self.storage.get_doc(doc_id)
         return None if row is None else (row[1], bool(row[2]))
 
-    def changes(self, since=0, *, limit=None, descending=False):
-        """Yield changes rows ``(id, seq, winner_rev_str, deleted, tree)`` after ``since``, in seq order."""
+    def changes(self, since=0, **options):
+        """The ``_changes`` pass after ``since``: an async generator of rows ending with a ``FeedEnd``
+        (``store/changes.py``, where ``options`` are described)."""
+        return feed(self, since, **options)
+
+    def change_rows(self, since=0, *, limit=None, descending=False):
+        """Yield a ``ChangeRow`` per document changed after ``since``, in seq order (newest first when
+        ``descending``: then from the newest if ``since`` is 0)."""
         remaining = limit if limit is not None else -1
         if descending and since == 0:
             since = self.update_seq + 1
@@ -382,11 +399,16 @@ class Database:
             page = PAGE_SIZE if remaining < 0 else min(PAGE_SIZE, remaining)
             rows = self.storage.changes(since, page, descending)
             for doc_id, seq, winner, deleted, tree_json in rows:
-                yield doc_id, seq, winner, bool(deleted), revtree.tree_from_json(json.loads(tree_json))
+                tree = revtree.tree_from_json(json.loads(tree_json))
+                yield ChangeRow(doc_id, seq, winner, bool(deleted), tree)
             if len(rows) < page:
                 return
             since = rows[-1][1]
             remaining = remaining - len(rows) if remaining > 0 else remaining
+
+    def count_changes_after(self, seq):
+        """How many documents changed after ``seq`` (each counts once, at its latest change)."""
+        return self.storage.count_after_seq(seq)
 
     def doc_at(self, doc_id, tree, **options):
         """The winning revision of ``doc_id`` rendered for ``include_docs`` (deleted ones included)."""

@@ -196,7 +196,7 @@ def snapshot(db):
     "deleted_conflicts": [...]}}``. Two databases with equal snapshots have identical revision trees
     (up to stemming), leaves, winners and attachment digests."""
     result = {}
-    for doc_id, _, winner, deleted, _ in db.changes(0):
+    for doc_id, _, winner, deleted, _ in db.change_rows(0):
         leaves = db.open_revs(doc_id, "all", revs=True)
         entry = {"leaves": sorted((row["ok"] for row in leaves if "ok" in row), key=lambda d: d["_rev"]),
                  "winner": winner, "deleted": deleted}

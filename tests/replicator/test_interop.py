@@ -56,7 +56,7 @@ def _leaf(doc):
 def store_shape(db):
     """The shape of a database of our store, read directly."""
     shape = {}
-    for doc_id, _, winner, deleted, _ in db.changes(0):
+    for doc_id, _, winner, deleted, _ in db.change_rows(0):
         rows = db.open_revs(doc_id, "all", revs=True, attachments=True)
         leaves = sorted((_leaf(row["ok"]) for row in rows if "ok" in row), key=lambda leaf: leaf[0])
         conflicts = [] if deleted else sorted(db.get(doc_id, conflicts=True).get("_conflicts", []))

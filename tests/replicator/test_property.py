@@ -100,7 +100,7 @@ async def _replicate(peers, source, target):
 
 
 def _trees(db):
-    return {doc_id: tree for doc_id, _, _, _, tree in db.changes(0)}
+    return {doc_id: tree for doc_id, _, _, _, tree in db.change_rows(0)}
 
 
 def _shapes(db):

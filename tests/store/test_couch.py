@@ -101,7 +101,7 @@ def test_a_recreated_database_starts_empty(couch):
     couch.delete_db("db")
     db = couch.create_db("db")
     assert (db.update_seq, db.doc_count, db.revs_limit) == (0, 0, revtree.DEFAULT_REVS_LIMIT)
-    assert list(db.changes()) == []
+    assert list(db.change_rows()) == []
 
 
 def test_databases_are_independent(couch):
@@ -153,7 +153,7 @@ def test_everything_persists_across_reopen(data_dir):
     assert db.get_attachment("a", "t")[2] == b"hi" and db.get("a")["_rev"] == rev
     # New writes continue the sequence.
     db.put({"_id": "d"})
-    assert [seq for _, seq, *_ in db.changes(5)] == [6]
+    assert [seq for _, seq, *_ in db.change_rows(5)] == [6]
     couch.close()
 
 
@@ -164,10 +164,10 @@ def snapshot(db):
         "revs_limit": db.revs_limit,
         "security": db.security,
         "changes": [(doc_id, seq, winner, deleted, sorted(revtree.collect_leaves(tree)))
-                    for doc_id, seq, winner, deleted, tree in db.changes()],
+                    for doc_id, seq, winner, deleted, tree in db.change_rows()],
         "all_docs": list(db.all_docs()),
         "docs": {doc_id: db.open_revs(doc_id, "all", revs=True, attachments=True)
-                 for doc_id, *_ in db.changes()},
+                 for doc_id, *_ in db.change_rows()},
         "local": db.storage.list_local(),
         "local_docs": [db.get(doc_id) for doc_id, _ in db.storage.list_local()],
     }

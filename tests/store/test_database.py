@@ -314,7 +314,7 @@ def test_bad_replicated_edits_are_refused(db, doc):
     with pytest.raises(BadRequest):
         db.update_docs([{"_id": "ok", "_rev": "1-" + h("a")}, doc], new_edits=False)
     # Nothing was written: the well-formed document before it went down with the batch.
-    assert db.update_seq == 0 and list(db.changes()) == []
+    assert db.update_seq == 0 and list(db.change_rows()) == []
     check_counts(db)
 
 
@@ -633,7 +633,7 @@ def test_local_documents(db):
     assert db.put_local({"_id": "_local/z", "_deleted": True})["rev"] == "0-0"
     # None of it is a change, a document, or a sequence.
     assert (db.update_seq, db.doc_count, db.doc_del_count) == (0, 0, 0)
-    assert list(db.changes()) == [] and list(db.all_docs()) == []
+    assert list(db.change_rows()) == [] and list(db.all_docs()) == []
     check_counts(db)
 
 
@@ -785,23 +785,23 @@ def change_ids(rows):
 
 def test_changes(abc):
     # a..f got seqs 1..6, c's deletion 7, _design/x 8 (the _local document none).
-    rows = list(abc.changes())
+    rows = list(abc.change_rows())
     assert change_ids(rows) == [("a", 1), ("b", 2), ("d", 4), ("e", 5), ("f", 6), ("c", 7), ("_design/x", 8)]
     assert [deleted for doc_id, _, _, deleted, _ in rows if doc_id == "c"] == [True]
-    assert change_ids(abc.changes(5)) == [("f", 6), ("c", 7), ("_design/x", 8)]
-    assert change_ids(abc.changes(2, limit=3)) == [("d", 4), ("e", 5), ("f", 6)]
-    assert change_ids(abc.changes(8)) == [] and change_ids(abc.changes(99)) == []
-    assert change_ids(abc.changes(0, limit=0)) == []
-    assert change_ids(abc.changes(descending=True, limit=3)) == [("_design/x", 8), ("c", 7), ("f", 6)]
-    assert change_ids(abc.changes(6, descending=True, limit=2)) == [("e", 5), ("d", 4)]
+    assert change_ids(abc.change_rows(5)) == [("f", 6), ("c", 7), ("_design/x", 8)]
+    assert change_ids(abc.change_rows(2, limit=3)) == [("d", 4), ("e", 5), ("f", 6)]
+    assert change_ids(abc.change_rows(8)) == [] and change_ids(abc.change_rows(99)) == []
+    assert change_ids(abc.change_rows(0, limit=0)) == []
+    assert change_ids(abc.change_rows(descending=True, limit=3)) == [("_design/x", 8), ("c", 7), ("f", 6)]
+    assert change_ids(abc.change_rows(6, descending=True, limit=2)) == [("e", 5), ("d", 4)]
     # An update moves a document to the end of the feed.
     put(abc, {"_id": "a", "_rev": abc.get("a")["_rev"]})
-    assert change_ids(abc.changes(7)) == [("_design/x", 8), ("a", 9)]
+    assert change_ids(abc.change_rows(7)) == [("_design/x", 8), ("a", 9)]
 
 
 def test_changes_rows_carry_the_winner_and_every_leaf(db):
     conflicted(db)
-    [(doc_id, seq, winner, deleted, tree)] = list(db.changes())
+    [(doc_id, seq, winner, deleted, tree)] = list(db.change_rows())
     assert (doc_id, seq, winner, deleted) == ("a", 3, f"3-{h('d')}", False)
     # style=all_docs lists every leaf, winner first.
     assert [revtree.format_rev(r) for r in revtree.collect_leaves(tree)] == [
@@ -863,7 +863,7 @@ def test_a_failed_transaction_changes_nothing(db, monkeypatch):
     assert len(calls) == 2
     check_counts(db)
     assert (db.doc_count, db.doc_del_count, db.update_seq) == (2, 0, 2)
-    assert db.get("a")["_rev"] == rev and change_ids(db.changes()) == [("a", 1), ("b", 2)]
+    assert db.get("a")["_rev"] == rev and change_ids(db.change_rows()) == [("a", 1), ("b", 2)]
     with pytest.raises(NotFound):
         db.get("c")
     monkeypatch.undo()
