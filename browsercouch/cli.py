@@ -134,6 +134,9 @@ def build_parser():
     browser.add_argument("--headless", action="store_true",
                          help="run Chromium without a window (needed where there is no display)")
     _hostname_argument(browser)
+    browser.add_argument("--cors", action="append", default=[], metavar="ORIGIN",
+                         help="allow web pages of ORIGIN (scripts such as PouchDB) to call the server, "
+                         "as CouchDB's [cors] (repeatable; * for any; default none)")
     _log_level_argument(browser, "the tab's requests show in the extension's popup at any level")
     commands.add_parser(
         "extension-path", help="print the folder of the browsercouch extension, unpacked",
@@ -208,9 +211,13 @@ def browser_command(args):
         raise SystemExit(f"browsercouch: cannot serve from a browser: {reason}")
     if args.admin is not None and parse_admin_spec(args.admin) is None:
         raise SystemExit(f"browsercouch: --admin expects USER:PASS, got {args.admin!r}")
+    for origin in args.cors:
+        if not launcher.is_origin(origin):
+            raise SystemExit(f"browsercouch: --cors expects * or an origin (scheme://host[:port]), "
+                             f"got {origin!r}")
     try:
         return launcher.launch(port=args.port, lan=args.lan, profile=args.profile, headless=args.headless,
-                               admin=args.admin, hostnames=args.hostname)
+                               admin=args.admin, cors=args.cors, hostnames=args.hostname)
     except RuntimeError as err:
         raise SystemExit(f"browsercouch: {err}") from None
 

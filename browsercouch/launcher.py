@@ -17,6 +17,7 @@ Chromium, not Google Chrome: Chrome 137+ ignores ``--load-extension`` (DESIGN.md
 import errno
 import json
 import os
+import re
 import secrets
 import select
 import shutil
@@ -62,14 +63,19 @@ def missing_reason():
     return bundled.missing_reason(EXTENSION_DIR)
 
 
-def start_url(port, lan, admin, hostnames=()):
-    """The extension's start URL; ``hostnames`` always go in (empty: none), so the command's names replace
-    whatever an earlier command had set."""
-    query = {"port": port, "then": "app", "hostname": list(hostnames) or [""]}
+def start_url(port, lan, admin, cors=(), hostnames=()):
+    """The extension's start URL; ``cors`` and ``hostnames`` always go in (empty: none), so the command's
+    origins and names replace whatever the popup or an earlier command had set."""
+    query = {"port": port, "then": "app", "cors": list(cors) or [""], "hostname": list(hostnames) or [""]}
     if lan:
         query["lan"] = 1
         query["admin"] = admin
     return f"chrome-extension://{EXTENSION_ID}/start.html?{urlencode(query, doseq=True)}"
+
+
+def is_origin(text):
+    """Whether ``text`` is ``*`` or a web origin (``scheme://host[:port]``), as ``--cors`` takes them."""
+    return text == "*" or re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+/?", text) is not None
 
 
 def chromium_command(profile, headless):
@@ -212,10 +218,10 @@ def progress(text):
     print(f"browsercouch browser: {text}", file=sys.stderr, flush=True)
 
 
-def launch(*, port, lan, profile, headless, admin=None, hostnames=(), out=say):
-    """Run Chromium serving on ``port`` until it exits or Ctrl-C, allowing the names ``hostnames`` in
-    ``Host``; return its exit status. Raises ``RuntimeError`` with the reason when it cannot serve (no
-    display without ``headless``, a taken port, Chromium failing)."""
+def launch(*, port, lan, profile, headless, admin=None, cors=(), hostnames=(), out=say):
+    """Run Chromium serving on ``port`` until it exits or Ctrl-C, allowing the web origins ``cors`` by
+    CORS and the names ``hostnames`` in ``Host``; return its exit status. Raises ``RuntimeError`` with the
+    reason when it cannot serve (no display without ``headless``, a taken port, Chromium failing)."""
     reason = display_missing_reason(headless) or port_taken_reason(port, lan)
     if reason:
         raise RuntimeError(reason)
@@ -232,7 +238,7 @@ def launch(*, port, lan, profile, headless, admin=None, hostnames=(), out=say):
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         try:
-            open_when_loaded(devtools, start_url(port, lan, admin, hostnames))
+            open_when_loaded(devtools, start_url(port, lan, admin, cors, hostnames))
         except RuntimeError as error:
             if process.poll() is not None:
                 raise RuntimeError(f"Chromium exited with status {process.returncode} at start (is another "

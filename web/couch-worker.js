@@ -4,7 +4,7 @@
 // Messages from a page: {type: "writer"} with the port of the page's file writer (opfs-writer.js,
 // started by couch.js's hostFileWriter), {type: "request", id, method, path, headers, body:
 // Uint8Array|null}; from the extension's serving page also {type: "serve", channel, admin: {name,
-// password}|null, hostnames: [name]} (serving.js) and {type: "stop-serving"}.
+// password}|null, cors: [origin], hostnames: [name]} (serving.js) and {type: "stop-serving"}.
 // Messages to the pages: {type: "progress", stage, percent} while loading, then {type: "ready", uuid,
 // storage, timings} or {type: "failed", error}; {type: "response", id, status, headers, body} or
 // {type: "response", id, error} for each request. To the serving page: {type: "serving"}, {type:

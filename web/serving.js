@@ -27,12 +27,13 @@ function connect(url) {
   });
 }
 
-// Serve the channel at `channel` (ws://127.0.0.1:PORT/channel/TOKEN) until it closes, allowing the names
-// `hostnames` in Host headers; `onClosed()` is called then. Returns a function that stops serving.
-export async function serveChannel(tab, { channel, admin, hostnames = [] }, onClosed) {
+// Serve the channel at `channel` (ws://127.0.0.1:PORT/channel/TOKEN) until it closes, allowing the web
+// origins `cors` by CORS and the names `hostnames` in Host headers; `onClosed()` is called then. Returns
+// a function that stops serving.
+export async function serveChannel(tab, { channel, admin, cors = [], hostnames = [] }, onClosed) {
   const credentials = admin ? await adminCredentials(admin) : null;
   const socket = await connect(channel);
-  tab.serve((message) => socket.send(message), credentials, hostnames);
+  tab.serve((message) => socket.send(message), credentials, cors, hostnames);
   socket.onmessage = ({ data }) => tab.receive(new Uint8Array(data));
   socket.onclose = () => {
     tab.stop_serving();

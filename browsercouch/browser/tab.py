@@ -2,7 +2,7 @@
 
     tab = await open_tab("/browsercouch", persist)     # persist(paths): async JS function saving files
     response = await tab.request(method, path, headers, body)   # {status, headers, body: Uint8Array}
-    tab.serve(send, admin, hostnames)  # serve the socket bridge's connections (send: WebSocket.send)
+    tab.serve(send, admin, cors, hostnames)  # serve the socket bridge's connections (send: WebSocket.send)
     tab.receive(message)        # each WebSocket message from the bridge
 
 The databases live under ``data_dir`` in Emscripten's memory file system (loaded by the page from OPFS
@@ -22,6 +22,7 @@ from pyodide.ffi import JsProxy, to_js
 
 from ..api import CouchApp
 from ..api.app import PAGE_EXTENSION
+from ..api.cors import Cors
 from ..http import open_app
 from ..replicator import PooledClient
 from ..store import Couch
@@ -69,12 +70,14 @@ class Tab:
     async def _connect_page(self, scheme, host, port):
         return await open_app(self.app, server=(host, port), scheme=scheme, extensions={PAGE_EXTENSION: {}})
 
-    def serve(self, send, admin=None, hostnames=()):
+    def serve(self, send, admin=None, cors=(), hostnames=()):
         """Serve the socket bridge's connections from now on; ``send`` sends one WebSocket message (a
         Uint8Array) to the bridge. ``admin`` (``{name, password, salt, derived_key, iterations}``) is the
-        server admin peers must log in as; with none, only loopback connections are served.
-        ``hostnames`` are the names peers may reach the tab by besides its addresses (``--hostname``)."""
+        server admin peers must log in as; with none, only loopback connections are served. ``cors``
+        lists the web origins allowed by CORS (``"*"`` for any), as ``browsercouch serve --cors``;
+        ``hostnames`` the names peers may reach the tab by besides its addresses (``--hostname``)."""
         self.stop_serving()
+        self.couch_app.cors = Cors(str(origin) for origin in (_to_py(cors) or ()))
         self.couch_app.authenticator.admins.clear()
         admin = _to_py(admin)
         if admin:

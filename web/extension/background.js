@@ -8,16 +8,17 @@
 // so serving resumes; after RESTART_DELAYS_MS.length failures in a row it gives up (state "failed").
 // When the browser starts (or this worker wakes up) and the settings say serving, it resumes.
 // LAN mode binds 0.0.0.0 and always hands the worker an admin (generated on the first LAN start);
-// loopback mode hands it none (admin party, as the native server on 127.0.0.1). `hostnames` are the
-// names peers may use in Host besides the machine's addresses (`--hostname`).
+// loopback mode hands it none (admin party, as the native server on 127.0.0.1). `cors` lists the web
+// origins allowed to call the server from a page (CouchDB's [cors]: "*" for any; none by default);
+// `hostnames` the names peers may use in Host besides the machine's addresses (`--hostname`).
 //
 // Messages from extension pages (chrome.runtime.sendMessage), each answered with the status:
-//   {type: "start", port, lan, admin?, hostnames?}   serve with these settings (omitted ones: as
+//   {type: "start", port, lan, admin?, cors?, hostnames?}   serve with these settings (omitted ones: as
 //                                stored; the same settings while running: nothing to do)
 //   {type: "stop"}
 //   {type: "status"}
-// Status: {serving, state, stage, port, lan, host, urls, note, admin: {name, password} | null, uuid,
-//   connections, requests, log: [lines], error, storageError}. `serving` is the persisted choice; `state`
+// Status: {serving, state, stage, port, lan, cors, host, urls, note, admin: {name, password} | null,
+//   uuid, connections, requests, log: [lines], error, storageError}. `serving` is the persisted choice; `state`
 //   is "stopped", "starting", "serving", "restarting" or "failed"; `log` is this worker's events, then the
 //   shared worker's recent lines (its access log).
 //
@@ -28,12 +29,12 @@
 // The bridge exits, closing every connection, when its port disconnects: that is how serving stops.
 //
 // The offscreen document connects a runtime port named "server":
-//   -> {type: "serve", channel, admin, hostnames}, {type: "stop-serving"}
+//   -> {type: "serve", channel, admin, cors, hostnames}, {type: "stop-serving"}
 //   <- the shared worker's {type: "progress" | "ready" | "failed" | "serving" | "serve-error" |
 //      "serve-closed" | "stats"} (web/couch-worker.js has their fields)
 
 const HOST_NAME = "org.browsercouch.bridge";
-const DEFAULTS = { serving: false, port: 61984, lan: false, admin: null, hostnames: [] };
+const DEFAULTS = { serving: false, port: 61984, lan: false, admin: null, cors: [], hostnames: [] };
 const ADMIN_NAME = "admin";
 // Delays before relaunching a bridge that went away; the count is how many failures in a row we accept.
 const RESTART_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000];
@@ -89,16 +90,18 @@ function newAdmin() {
 
 // `admin` ({name, password}, optional) replaces the stored LAN admin: `browsercouch browser --admin`.
 async function start({ port = settings.port, lan = settings.lan, admin: given = null,
-  hostnames = settings.hostnames } = {}) {
+  cors = settings.cors, hostnames = settings.hostnames } = {}) {
   port = Number(port);
   lan = Boolean(lan);
+  cors = [...new Set(cors.map(corsOrigin))];
   hostnames = [...new Set(hostnames.map((name) => String(name).trim().toLowerCase()).filter(Boolean))];
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`not a TCP port: ${port}`);
   if (given && !(given.name && given.password)) throw new Error("an admin needs a name and a password");
   const sameAdmin = !given || (settings.admin?.name === given.name && settings.admin?.password === given.password);
+  const sameCors = cors.join(" ") === settings.cors.join(" ");
   const sameHostnames = hostnames.join(" ") === settings.hostnames.join(" ");
   const running = ["starting", "serving", "restarting"].includes(live.state);
-  if (running && settings.serving && settings.port === port && settings.lan === lan && sameAdmin
+  if (running && settings.serving && settings.port === port && settings.lan === lan && sameAdmin && sameCors
     && sameHostnames) {
     return;
   }
@@ -108,9 +111,16 @@ async function start({ port = settings.port, lan = settings.lan, admin: given = 
     admin = newAdmin();
     log(`generated a password for "${admin.name}" (LAN peers must log in)`);
   }
-  await save({ serving: true, port, lan, admin, hostnames });
+  await save({ serving: true, port, lan, admin, cors, hostnames });
   failures = 0;
   launch("starting");
+}
+
+// An origin as CouchDB's [cors] origins match it (scheme://host[:port], exactly), or "*".
+function corsOrigin(text) {
+  const origin = String(text).trim().replace(/\/$/, "");
+  if (origin === "*" || /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/i.test(origin)) return origin;
+  throw new Error(`not a web origin (scheme://host[:port], or *): ${text}`);
 }
 
 async function stop() {
@@ -246,7 +256,7 @@ async function handToWorker() {
 function sendServe() {
   if (server === null || live.channel === null) return;
   server.postMessage({ type: "serve", channel: live.channel, admin: settings.lan ? settings.admin : null,
-    hostnames: settings.hostnames });
+    cors: settings.cors, hostnames: settings.hostnames });
 }
 
 async function closeServerDocument() {
@@ -318,7 +328,8 @@ function status() {
   if (settings.lan && live.addresses === null) note = `LAN peers use http://<this machine's address>:${port}/`;
   else if (settings.lan && live.addresses.length === 0) note = "This machine has no LAN address right now.";
   return {
-    serving: settings.serving, state: live.state, stage: live.stage, port, lan: settings.lan, host: live.host,
+    serving: settings.serving, state: live.state, stage: live.stage, port, lan: settings.lan,
+    cors: settings.cors, host: live.host,
     urls: urls(port), note, admin: settings.lan ? settings.admin : null, uuid: live.uuid,
     connections: live.connections, requests: live.requests, log: [...events, ...live.workerLog],
     error: live.error, storageError: live.storageError,

@@ -32,6 +32,7 @@ function show(status) {
   if (!editing) {
     byId("port").value = status.port;
     form.mode.value = status.lan ? "lan" : "loopback";
+    byId("cors").value = status.cors.join(" ");
   }
   for (const input of form.querySelectorAll("input")) input.disabled = running;
   byId("start").disabled = running;
@@ -60,7 +61,8 @@ form.addEventListener("input", () => { editing = true; });
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   editing = false;
-  show(await send({ type: "start", port: Number(byId("port").value), lan: form.mode.value === "lan" }));
+  const cors = byId("cors").value.split(/[\s,]+/).filter(Boolean);
+  show(await send({ type: "start", port: Number(byId("port").value), lan: form.mode.value === "lan", cors }));
 });
 byId("stop").addEventListener("click", async () => show(await send({ type: "stop" })));
 

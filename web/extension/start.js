@@ -1,11 +1,11 @@
 // The start URL, for automation (`browsercouch browser`, the tests): opening
 //
 //   chrome-extension://edappoeabkibckncmnabfemlfdbckanp/start.html?port=61984[&lan=1][&admin=USER:PASS]
-//     [&hostname=NAME ...][&then=app]
+//     [&cors=ORIGIN ...][&hostname=NAME ...][&then=app]
 //
-// starts serving with those settings (`hostname` repeated for each name peers may use besides the
-// machine's addresses; `hostname=` alone for none; without it the stored names stay) (as the popup's
-// Start button does; the settings persist), then shows
+// starts serving with those settings (`cors` repeated for each origin allowed; `cors=` alone for none;
+// without `cors` the stored origins stay; `hostname` likewise for the names peers may use besides the
+// machine's addresses) (as the popup's Start button does; the settings persist), then shows
 // the state until it is "serving" or "failed" (also in `document.body.dataset.state`, and the whole
 // status as JSON in `document.body.dataset.status`). `then=app` opens the web app once serving.
 // `start.html?stop=1` stops serving.
@@ -18,6 +18,7 @@ const params = new URLSearchParams(location.search);
 const message = params.has("stop")
   ? { type: "stop" }
   : { type: "start", port: Number(params.get("port") ?? 61984), lan: params.get("lan") === "1", admin: admin(),
+    cors: params.has("cors") ? params.getAll("cors").filter(Boolean) : undefined,
     hostnames: params.has("hostname") ? params.getAll("hostname").filter(Boolean) : undefined };
 
 // `admin=USER:PASS`: the LAN admin to use (else the one the extension generated and keeps).
