@@ -16,8 +16,9 @@
                                      set up, then the benchmarks: bench/bench_server.py and
                                      bench/bench_replicate.py (against pouchdb-server and, where
                                      ../shared/couchdb is, Apache CouchDB 3.4.3), bench/bench_browser.py
-                                     (headless Chromium) and bench/bench_extension.py (the extension
-                                     shell vs the native server), or only bench/bench_NAME.py ARGS
+                                     (headless Chromium), bench/bench_extension.py (the extension
+                                     shell vs the native server) and bench/bench_soak.py (15 minutes
+                                     of writes through the extension), or only bench/bench_NAME.py ARGS
 
 Set-up is the table ``STEPS``. A step names the files its result depends on and where it keeps its stamp
 (a hash of those files); it runs only when the stamp is missing or stale. Stamps live inside what the step
@@ -271,7 +272,7 @@ def cmd_bundle(args):
     return 0
 
 
-BENCHMARKS = ("server", "replicate", "browser", "extension")
+BENCHMARKS = ("server", "replicate", "browser", "extension", "soak")
 
 
 def cmd_bench(args):
