@@ -14,7 +14,6 @@ everything is allowed (the command line's own databases).
 import time
 
 from ..errors import BadRequest, CouchError, FileExists
-from ..store import FeedEnd
 from .endpoint import Endpoint, tag_error
 
 __all__ = ["LocalEndpoint", "DEFAULT_FEED_TIMEOUT"]
@@ -160,8 +159,6 @@ def _selection(doc_ids, selector, filter):
 
 
 async def _pass(db, since, options):
-    """``(rows, FeedEnd)`` of one ``_changes`` pass (``store/changes.py``)."""
+    """``(rows, FeedEnd)`` of one ``_changes`` pass (``store/changes.py``: the pass ends with it)."""
     items = [item async for item in db.changes(since, **options)]
-    end = items.pop()
-    assert isinstance(end, FeedEnd)
-    return items, end
+    return items[:-1], items[-1]
