@@ -220,14 +220,14 @@ async def design_docs(req):
         start, end = min(start or high, high), max(end or low, low)
     else:
         start, end = max(start or low, low), min(end or high, high)
-    total = req.db.storage.count_before(high, False) - req.db.storage.count_before(low, False)
+    total = req.db.offset_before(high) - req.db.offset_before(low)
     return StreamResponse(_all_docs_chunks(req.db, q, start, end, total))
 
 
 async def local_docs(req):
     q = AllDocsQuery(None, [(name, value, False) for name, value in req.query.raw.items()])
     rows = []
-    for doc_id, rev in req.db.storage.list_local():
+    for doc_id, rev in req.db.local_docs():
         row = {"id": doc_id, "key": doc_id, "value": {"rev": f"0-{rev}"}}
         if q.include_docs:
             row["doc"] = req.db.get_local(doc_id)
@@ -248,7 +248,7 @@ async def _all_docs_chunks(db, q, start, end, total):
         offset = b"null"
         rows = _rows_for_keys(db, q)
     else:
-        offset = b"%d" % min(total, db.storage.count_before(start, q.descending) + q.skip)
+        offset = b"%d" % min(total, db.offset_before(start, q.descending) + q.skip)
         rows = _rows_for_range(db, q, start, end)
     yield b'{"total_rows":%d,"offset":%s,"rows":[\r\n' % (total, offset)
     first = True

@@ -91,7 +91,7 @@ class Database:
 
     def __init__(self, name, storage, *, max_document_size=DEFAULT_MAX_DOCUMENT_SIZE):
         self.name = name
-        self.storage = storage
+        self._storage = storage
         self.max_document_size = max_document_size
         self.instance_start_time = str(int(time.time() * 1_000_000))
         self.update_seq = storage.max_seq()
@@ -120,32 +120,30 @@ class Database:
         }
 
     def _file_size(self):
-        page_count = self.storage.conn.execute("PRAGMA page_count").fetchone()[0]
-        page_size = self.storage.conn.execute("PRAGMA page_size").fetchone()[0]
-        return page_count * page_size
+        return self._storage.file_size()
 
     def set_revs_limit(self, limit):
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < MIN_REVS_LIMIT:
             raise BadRequest("`revs_limit` must be a positive integer")
-        with self.storage.transaction():
-            self.storage.put_meta("revs_limit", limit)
+        with self._storage.transaction():
+            self._storage.put_meta("revs_limit", limit)
         self.revs_limit = limit
 
     def set_security(self, security):
-        with self.storage.transaction():
-            self.storage.put_meta("security", security)
+        with self._storage.transaction():
+            self._storage.put_meta("security", security)
         self.security = security
 
     # -- reading documents --------------------------------------------------------------------------
 
     def _load_tree(self, doc_id):
-        row = self.storage.get_doc(doc_id)
+        row = self._storage.get_doc(doc_id)
         if row is None:
             raise NotFound("missing")
         return row[0], revtree.tree_from_json(json.loads(row[3]))
 
     def _load_body(self, doc_id, rev):
-        body = self.storage.get_rev(doc_id, format_rev(rev))
+        body = self._storage.get_rev(doc_id, format_rev(rev))
         return None if body is None else json.loads(body)
 
     def get(self, doc_id, rev=None, **options):
@@ -217,7 +215,7 @@ class Database:
     def _rev_status(self, doc_id, tree, rev):
         if tree[rev].deleted:
             return "deleted"
-        return "available" if self.storage.get_rev(doc_id, format_rev(rev)) is not None else "missing"
+        return "available" if self._storage.get_rev(doc_id, format_rev(rev)) is not None else "missing"
 
     def _render_attachments(self, tree, rev, attachments, options, follows, bodies):
         """Stubs, or the data of every attachment with ``attachments`` or ``atts_since``, except those
@@ -242,7 +240,7 @@ class Database:
         return rendered
 
     def _stored_bytes(self, att):
-        return self.storage.get_attachment(att["digest"]) or b""
+        return self._storage.get_attachment(att["digest"]) or b""
 
     @staticmethod
     def _atts_since_pos(tree, rev, atts_since):
@@ -338,7 +336,7 @@ class Database:
         att = doc.get("_attachments", {}).get(name)
         if att is None:
             raise NotFound("Document is missing attachment")
-        data = self.storage.get_attachment(att["digest"])
+        data = self._storage.get_attachment(att["digest"])
         if data is None:
             raise NotFound("Document is missing attachment")
         return doc["_rev"], att, data if encoded else decode(att.get("encoding"), data)
@@ -347,7 +345,7 @@ class Database:
         """``POST /db/_revs_diff``: ``{id: {"missing": [...], "possible_ancestors": [...]}}``."""
         if not isinstance(request, dict):
             raise BadRequest("Request body must be a JSON object")
-        rows = self.storage.get_docs(request)
+        rows = self._storage.get_docs(request)
         result = {}
         for doc_id, rev_strs in request.items():
             if not isinstance(rev_strs, list):
@@ -372,7 +370,7 @@ class Database:
         remaining = limit if limit is not None else -1
         while remaining != 0:
             page = PAGE_SIZE if remaining < 0 else min(PAGE_SIZE, remaining)
-            rows = self.storage.all_docs(start_key, end_key, descending, inclusive_end, page, skip)
+            rows = self._storage.all_docs(start_key, end_key, descending, inclusive_end, page, skip)
             yield from rows
             if len(rows) < page:
                 return
@@ -381,7 +379,7 @@ class Database:
 
     def lookup(self, doc_id):
         """``(winner_rev_str, deleted)`` of ``doc_id``, or ``None``, for ``_all_docs`` with ``keys``."""
-        row = self.storage.get_doc(doc_id)
+        row = self._storage.get_doc(doc_id)
         return None if row is None else (row[1], bool(row[2]))
 
     def changes(self, since=0, **options):
@@ -397,7 +395,7 @@ class Database:
             since = self.update_seq + 1
         while remaining != 0:
             page = PAGE_SIZE if remaining < 0 else min(PAGE_SIZE, remaining)
-            rows = self.storage.changes(since, page, descending)
+            rows = self._storage.changes(since, page, descending)
             for doc_id, seq, winner, deleted, tree_json in rows:
                 tree = revtree.tree_from_json(json.loads(tree_json))
                 yield ChangeRow(doc_id, seq, winner, bool(deleted), tree)
@@ -406,9 +404,18 @@ class Database:
             since = rows[-1][1]
             remaining = remaining - len(rows) if remaining > 0 else remaining
 
+    def local_docs(self):
+        """``(id, rev_number)`` of every ``_local`` document, in id order."""
+        return self._storage.list_local()
+
+    def offset_before(self, key, descending=False):
+        """How many live documents sort before ``key`` (after it when ``descending``): ``_all_docs``'s
+        ``offset``; ``key`` ``None`` is the start."""
+        return self._storage.count_before(key, descending)
+
     def count_changes_after(self, seq):
         """How many documents changed after ``seq`` (each counts once, at its latest change)."""
-        return self.storage.count_after_seq(seq)
+        return self._storage.count_after_seq(seq)
 
     def doc_at(self, doc_id, tree, **options):
         """The winning revision of ``doc_id`` rendered for ``include_docs`` (deleted ones included)."""
@@ -474,7 +481,7 @@ class Database:
         return results
 
     def _write(self, prepared, new_edits, attachment_data, results):
-        with self.storage.transaction():
+        with self._storage.transaction():
             edits = self._open_edits([p.doc_id for p in prepared if not p.doc_id.startswith("_local/")])
             for incoming in prepared:
                 try:
@@ -512,7 +519,7 @@ class Database:
         return _Incoming(doc_id, meta, body, path)
 
     def _open_edits(self, doc_ids):
-        rows = self.storage.get_docs(set(doc_ids))
+        rows = self._storage.get_docs(set(doc_ids))
         return {
             doc_id: _Edit(doc_id, revtree.tree_from_json(json.loads(row[3])), bool(row[2]))
             for doc_id, row in rows.items()
@@ -526,7 +533,7 @@ class Database:
             self.update_seq += 1
             winner = revtree.winning_rev(edit.tree)
             deleted = edit.tree[winner].deleted
-            self.storage.put_doc(edit.doc_id, self.update_seq, format_rev(winner), deleted,
+            self._storage.put_doc(edit.doc_id, self.update_seq, format_rev(winner), deleted,
                                  _dumps(revtree.tree_to_json(edit.tree)))
             if edit.was_deleted is not None:
                 self._count(edit.was_deleted, -1)
@@ -563,7 +570,7 @@ class Database:
         rev = path[0]
         self._fill_revpos(atts, rev[0])
         tree = revtree.stem(revtree.merge(edit.tree, path, deleted), self.revs_limit)
-        self.storage.put_rev(doc_id, format_rev(rev), _dumps(stored))
+        self._storage.put_rev(doc_id, format_rev(rev), _dumps(stored))
         edit.tree, edit.changed = tree, True
         return format_rev(rev)
 
@@ -635,9 +642,9 @@ class Database:
             content_type = att.get("content_type", DEFAULT_CONTENT_TYPE)
             body = self._attachment_body(doc_id, name, content_type, att, attachment_data)
             if body.upload is not None:
-                self.storage.link_upload(body.digest, body.upload)
+                self._storage.link_upload(body.digest, body.upload)
             else:
-                self.storage.put_attachment(body.digest, body.data)
+                self._storage.put_attachment(body.digest, body.data)
             revpos = att.get("revpos") if keep_revpos and isinstance(att.get("revpos"), int) else None
             stored[name] = _stub(content_type, body.digest, body.length, revpos, body.encoding,
                                  body.encoded_length)
@@ -665,7 +672,7 @@ class Database:
                 and att.get("revpos", known["revpos"]) == known["revpos"]:
             return known
         digest = att.get("digest")
-        if isinstance(digest, str) and self.storage.has_attachment(digest) and "revpos" in att:
+        if isinstance(digest, str) and self._storage.has_attachment(digest) and "revpos" in att:
             return self._foreign_stub(att, digest)
         raise MissingStub(f"Invalid attachment stub in {doc_id} for {name}")
 
@@ -673,11 +680,11 @@ class Database:
         """A replicated stub of bytes stored here for another document. How they are encoded is read
         off the bytes (a gzip stream of a type we compress, or one claimed gzip), not taken on trust."""
         content_type = att.get("content_type", DEFAULT_CONTENT_TYPE)
-        head, size = self.storage.attachment_head(digest)
+        head, size = self._storage.attachment_head(digest)
         gzipped = head == GZIP_MAGIC and (att.get("encoding") == GZIP or is_compressible(content_type))
         length = att.get("length")
         if not isinstance(length, int) or isinstance(length, bool):
-            data = self.storage.get_attachment(digest)
+            data = self._storage.get_attachment(digest)
             length = len(decode(GZIP, data) if gzipped else data)
         return _stub(content_type, digest, length, att["revpos"], GZIP if gzipped else None, size)
 
@@ -697,7 +704,7 @@ class Database:
     def attachment_upload(self, content_type, encoding=None):
         """An ``AttachmentUpload`` to stream a body into, for ``put_attachment`` (``uploads.py``);
         ``encoding`` is the body's ``Content-Encoding`` (``None`` or ``"gzip"``)."""
-        return AttachmentUpload(self.storage, content_type, encoding)
+        return AttachmentUpload(self._storage, content_type, encoding)
 
     def put_attachment(self, doc_id, name, rev, content_type, data, upload=None):
         """``PUT /db/doc/att``: a new revision of ``doc_id`` with ``name`` added or replaced. ``data`` is
@@ -740,7 +747,7 @@ class Database:
     # -- _local documents ----------------------------------------------------------------------------
 
     def get_local(self, doc_id):
-        row = self.storage.get_local(doc_id)
+        row = self._storage.get_local(doc_id)
         if row is None:
             raise NotFound("missing")
         doc = {"_id": doc_id, "_rev": f"0-{row[0]}"}
@@ -750,7 +757,7 @@ class Database:
     def put_local(self, doc):
         meta, body = split_doc(doc)
         validate_doc_id(meta.get("_id"))
-        with self.storage.transaction():
+        with self._storage.transaction():
             rev = self._put_local(meta["_id"], meta, body)
         return {"ok": True, "id": meta["_id"], "rev": rev}
 
@@ -766,36 +773,36 @@ class Database:
         revision ``0-(N+1)`` for the ``0-N`` it names (``0-1`` for none), a deletion ``0-0``."""
         number = _local_rev_number(meta.get("_rev"))
         if meta.get("_deleted"):
-            self.storage.delete_local(doc_id)
+            self._storage.delete_local(doc_id)
             return "0-0"
-        self.storage.put_local(doc_id, number + 1, _dumps(body))
+        self._storage.put_local(doc_id, number + 1, _dumps(body))
         return f"0-{number + 1}"
 
     # -- maintenance ---------------------------------------------------------------------------------
 
     def compact(self):
         """Drop bodies of non-leaf revisions and attachments no stored revision refers to."""
-        with self.storage.transaction():
-            for doc_id, tree_json in list(self.storage.all_trees()):
+        with self._storage.transaction():
+            for doc_id, tree_json in list(self._storage.all_trees()):
                 leaves = {format_rev(r) for r in revtree.collect_leaves(revtree.tree_from_json(
                     json.loads(tree_json)))}
-                for rev in self.storage.list_revs(doc_id):
+                for rev in self._storage.list_revs(doc_id):
                     if rev not in leaves:
-                        self.storage.delete_rev(doc_id, rev)
+                        self._storage.delete_rev(doc_id, rev)
             referenced = set()
-            for _, _, body in self.storage.all_rev_bodies():
+            for _, _, body in self._storage.all_rev_bodies():
                 for att in json.loads(body).get("_attachments", {}).values():
                     referenced.add(att["digest"])
-            for digest in self.storage.list_attachments():
+            for digest in self._storage.list_attachments():
                 if digest not in referenced:
-                    self.storage.delete_attachment(digest)
-        if self.storage.path != ":memory:":
-            self.storage.vacuum()
+                    self._storage.delete_attachment(digest)
+        if self._storage.path != ":memory:":
+            self._storage.vacuum()
 
     def close(self):
         self.closed = True
         self._notify()
-        self.storage.close()
+        self._storage.close()
 
 
 def _resolve(future, value):

@@ -328,6 +328,11 @@ class Storage:
     def list_local(self):
         return self.conn.execute(LIST_LOCAL).fetchall()
 
+    def file_size(self):
+        """Bytes in the database file (``PRAGMA page_count`` pages)."""
+        page_count = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        return page_count * self.conn.execute("PRAGMA page_size").fetchone()[0]
+
     def vacuum(self):
         self.conn.execute("VACUUM")
         self.on_commit()

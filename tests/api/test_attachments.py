@@ -302,9 +302,9 @@ def test_an_upload_cut_short_stores_nothing():
     assert call_app(CouchApp(couch), "PUT", "/db/doc/att", messages, "application/octet-stream") == []
     db = couch.get_db("db")
     assert db.doc_count == 0
-    assert db.storage.conn.execute("SELECT COUNT(*) FROM attachment_parts").fetchone()[0] == 0
+    assert db._storage.conn.execute("SELECT COUNT(*) FROM attachment_parts").fetchone()[0] == 0
 
 
 def parts(client, db):
-    storage = client.app.couch.get_db(db).storage
+    storage = client.app.couch.get_db(db)._storage
     return storage.conn.execute("SELECT COUNT(*) FROM attachment_parts").fetchone()[0]

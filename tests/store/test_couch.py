@@ -168,8 +168,8 @@ def snapshot(db):
         "all_docs": list(db.all_docs()),
         "docs": {doc_id: db.open_revs(doc_id, "all", revs=True, attachments=True)
                  for doc_id, *_ in db.change_rows()},
-        "local": db.storage.list_local(),
-        "local_docs": [db.get(doc_id) for doc_id, _ in db.storage.list_local()],
+        "local": db._storage.list_local(),
+        "local_docs": [db.get(doc_id) for doc_id, _ in db._storage.list_local()],
     }
 
 

@@ -42,8 +42,8 @@ def db(couch):
 
 def check_counts(db):
     """The in-memory counters agree with the storage and with ``info()``."""
-    assert (db.doc_count, db.doc_del_count) == db.storage.count_docs()
-    assert db.update_seq == db.storage.max_seq()
+    assert (db.doc_count, db.doc_del_count) == db._storage.count_docs()
+    assert db.update_seq == db._storage.max_seq()
     info = db.info()
     assert (info["doc_count"], info["doc_del_count"], info["update_seq"]) == (
         db.doc_count, db.doc_del_count, db.update_seq)
@@ -485,7 +485,7 @@ def test_atts_since_sends_only_newer_attachment_data(db):
 def test_attachment_data_is_stored_once_per_digest(db):
     put(db, {"_id": "a", "_attachments": {"x": {"data": HELLO}}})
     put(db, {"_id": "b", "_attachments": {"y": {"data": HELLO}, "z": {"data": WORLD}}})
-    assert sorted(db.storage.list_attachments()) == sorted(
+    assert sorted(db._storage.list_attachments()) == sorted(
         [HELLO_DIGEST, "md5-" + base64.b64encode(hashlib.md5(b"world").digest()).decode()])
 
 
@@ -620,7 +620,7 @@ def test_local_documents(db):
         db.put({"_id": "_local/x", "_rev": "1-" + h("a"), "v": 2})
     assert put(db, {"_id": "_local/x", "_rev": "0-1", "v": 2}) == "0-2"
     assert db.get("_local/x") == {"_id": "_local/x", "_rev": "0-2", "v": 2}
-    assert db.storage.list_local() == [("_local/x", 2)]
+    assert db._storage.list_local() == [("_local/x", 2)]
     assert put(db, {"_id": "_local/x", "_rev": "0-2", "_deleted": True}) == "0-0"
     with pytest.raises(NotFound):
         db.get("_local/x")
@@ -767,9 +767,9 @@ def test_all_docs_ranges(abc, query, ids):
 
 
 def test_all_docs_offset_and_lookup(abc):
-    assert abc.storage.count_before("b", False) == 2
-    assert abc.storage.count_before("d", True) == 2
-    assert abc.storage.count_before(None, False) == 0
+    assert abc._storage.count_before("b", False) == 2
+    assert abc._storage.count_before("d", True) == 2
+    assert abc._storage.count_before(None, False) == 0
     assert abc.lookup("a") == (abc.get("a")["_rev"], False)
     assert abc.lookup("c")[1] is True
     assert abc.lookup("zz") is None
@@ -848,7 +848,7 @@ class Boom(Exception):
 def test_a_failed_transaction_changes_nothing(db, monkeypatch):
     rev = put(db, {"_id": "a"})
     put(db, {"_id": "b"})
-    real_put_doc = db.storage.put_doc
+    real_put_doc = db._storage.put_doc
     calls = []
 
     def failing_put_doc(*args):
@@ -857,7 +857,7 @@ def test_a_failed_transaction_changes_nothing(db, monkeypatch):
             raise Boom("disk full")
         return real_put_doc(*args)
 
-    monkeypatch.setattr(db.storage, "put_doc", failing_put_doc)
+    monkeypatch.setattr(db._storage, "put_doc", failing_put_doc)
     with pytest.raises(Boom):
         db.update_docs([{"_id": "a", "_rev": rev, "_deleted": True}, {"_id": "c"}])
     assert len(calls) == 2
@@ -873,8 +873,8 @@ def test_a_failed_transaction_changes_nothing(db, monkeypatch):
 
 def test_a_failed_commit_changes_nothing(db, monkeypatch):
     put(db, {"_id": "a"})
-    conn = db.storage.conn
-    monkeypatch.setattr(db.storage, "conn", FailingCommit(conn))
+    conn = db._storage.conn
+    monkeypatch.setattr(db._storage, "conn", FailingCommit(conn))
     with pytest.raises(sqlite3.OperationalError):
         db.put({"_id": "b"})
     monkeypatch.undo()
@@ -901,16 +901,16 @@ def test_storage_survives_a_commit_that_sqlite_refuses(db):
     """A real failed COMMIT: a deferred foreign key checked only at commit. SQLite keeps the transaction
     open after it, so the storage must roll back, or every later write fails with "cannot start a
     transaction within a transaction"."""
-    conn = db.storage.conn
+    conn = db._storage.conn
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("CREATE TABLE test_parent (id INTEGER PRIMARY KEY)")
     conn.execute("CREATE TABLE test_child "
                  "(pid INTEGER REFERENCES test_parent (id) DEFERRABLE INITIALLY DEFERRED)")
     with pytest.raises(sqlite3.IntegrityError):
-        with db.storage.transaction():
-            db.storage.put_meta("half", 1)
+        with db._storage.transaction():
+            db._storage.put_meta("half", 1)
             conn.execute("INSERT INTO test_child VALUES (42)")
-    assert not conn.in_transaction and db.storage.get_meta("half") is None
+    assert not conn.in_transaction and db._storage.get_meta("half") is None
     put(db, {"_id": "a"})
     assert db.get("a")["_rev"].startswith("1-")
 
@@ -951,15 +951,15 @@ def test_compaction_drops_old_bodies_and_unreferenced_attachments(couch):
         rev = put(db, {"_id": "a", "_rev": rev, "i": i, "pad": pad + str(i)})
     put(db, {"_id": "b", "_attachments": {"w": {"data": WORLD}}})
     conflicted(db)
-    assert len(db.storage.list_revs("a")) == 9 + 3
+    assert len(db._storage.list_revs("a")) == 9 + 3
     size_before = db.info()["sizes"]["file"]
     db.compact()
     # Only leaves keep bodies: a's four leaves (9-..., 2-b, 3-d, 3-f†) and b's only revision.
-    assert sorted(db.storage.list_revs("a")) == sorted([rev, f"2-{h('b')}", f"3-{h('d')}", f"3-{h('f')}"])
-    assert len(db.storage.list_revs("b")) == 1
+    assert sorted(db._storage.list_revs("a")) == sorted([rev, f"2-{h('b')}", f"3-{h('d')}", f"3-{h('f')}"])
+    assert len(db._storage.list_revs("b")) == 1
     # "hello" was only on a's first revision, which is gone; "world" is still on b.
     world_digest = "md5-" + base64.b64encode(hashlib.md5(b"world").digest()).decode()
-    assert db.storage.list_attachments() == [world_digest]
+    assert db._storage.list_attachments() == [world_digest]
     assert db.get("a", revs_info=True)["_revs_info"][1]["status"] == "missing"
     assert db.get("a")["i"] == 7 and db.get_attachment("b", "w")[2] == b"world"
     if couch.data_dir is not None:
@@ -978,4 +978,4 @@ def test_info_and_security(db):
     assert db.security == {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
     db.set_security({"admins": {"names": ["bob"], "roles": []}})
     assert db.security == {"admins": {"names": ["bob"], "roles": []}}
-    assert db.storage.get_meta("security") == db.security
+    assert db._storage.get_meta("security") == db.security

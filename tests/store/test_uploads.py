@@ -40,7 +40,7 @@ def stream(db, data, piece=64 * 1024, content_type="application/octet-stream", e
 
 
 def count(db, table):
-    return db.storage.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    return db._storage.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
 @pytest.fixture(params=["file", "memory"])
@@ -65,7 +65,7 @@ def test_a_large_body_is_stored_in_parts_and_read_back_whole(db):
 def test_each_part_is_committed_as_it_arrives(db):
     """What lets the tab save earlier parts while later ones arrive: a commit per part, before finish()."""
     commits = []
-    db.storage.on_commit = lambda: commits.append(count(db, "attachment_parts"))
+    db._storage.on_commit = lambda: commits.append(count(db, "attachment_parts"))
     upload = db.attachment_upload("application/octet-stream")
     for start in range(0, len(BIG), PART_SIZE // 2):
         upload.write(BIG[start:start + PART_SIZE // 2])
@@ -86,7 +86,7 @@ def test_a_large_text_body_is_gzipped_as_it_arrives_with_couchdbs_digest(db):
     upload, data = stream(db, BIG_TEXT, content_type="text/plain; charset=utf-8")
     encoded = couchdb_gzip(BIG_TEXT)
     assert data == Body(digest(encoded), len(BIG_TEXT), "gzip", len(encoded), upload=data.upload)
-    parts = db.storage.conn.execute("SELECT data FROM attachment_parts ORDER BY part").fetchall()
+    parts = db._storage.conn.execute("SELECT data FROM attachment_parts ORDER BY part").fetchall()
     assert len(parts) >= 3 and b"".join(part for part, in parts) == encoded
     db.put_attachment("doc", "big.txt", None, "text/plain; charset=utf-8", data, upload)
     _, stub, body = db.get_attachment("doc", "big.txt")
@@ -143,7 +143,7 @@ def test_parts_of_an_upload_cut_short_are_dropped_at_the_next_open(tmp_path):
     cut = db.attachment_upload("application/octet-stream")
     cut.write(BIG[:PART_SIZE])
     cut.write(BIG[PART_SIZE:2 * PART_SIZE])  # the server stops here: two parts committed, never linked
-    path = db.storage.path
+    path = db._storage.path
     couch.close()
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM attachment_parts").fetchone()[0] == 6
