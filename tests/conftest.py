@@ -16,6 +16,8 @@ subprocesses, uvicorn or Node are skipped (``pyodide_support.skip_reason``; mark
 asyncio runs on ``pyodide_support.SyncLoop``.
 """
 
+import gc
+import logging
 import sys
 
 import pytest
@@ -32,6 +34,33 @@ if EMSCRIPTEN:
     import pyodide_support
 
     pyodide_support.install()
+
+
+class _LeakedTasks(logging.Handler):
+    """Collects asyncio's "Task was destroyed but it is pending!": a task nobody stopped, which the
+    session fails on (a server or scheduler a test left running)."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.leaks = []
+
+    def emit(self, record):
+        if "Task was destroyed but it is pending" in record.getMessage():
+            self.leaks.append(self.format(record))
+
+
+LEAKED_TASKS = _LeakedTasks()
+
+
+def pytest_sessionstart(session):
+    logging.getLogger("asyncio").addHandler(LEAKED_TASKS)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    gc.collect()
+    if LEAKED_TASKS.leaks:
+        print("\nasyncio tasks left pending by the tests:\n" + "\n".join(LEAKED_TASKS.leaks[:10]))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config, items):

@@ -25,6 +25,8 @@ from browsercouch.store import Couch
 from .util import Client, UvicornThread
 
 TRANSPORTS = ["pipe", "uvicorn"]
+# Seconds an app's scheduler gets to stop on its server's loop.
+STOP_TIMEOUT = 10
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -59,6 +61,7 @@ def uvicorn_pool():
         return server
 
     def release(server):
+        server.stop_tasks(STOP_TIMEOUT)  # the _replicator watchers of the test's apps, its peers' too
         server.app.app = None
         idle.append(server)
 

@@ -122,7 +122,10 @@ class UvicornThread:
                                 server_header=False, date_header=True)
         self.app = app
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete,
+                                       args=(self.server.serve(sockets=[self.sock]),), daemon=True)
+        self._own_tasks = set()
 
     def start(self):
         self.thread.start()
@@ -131,11 +134,30 @@ class UvicornThread:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.01)
+        own = asyncio.run_coroutine_threadsafe(_all_tasks(), self.loop)
+        self._own_tasks = own.result(UVICORN_START_TIMEOUT)
+
+    def stop_tasks(self, timeout):
+        """Cancel and wait for every task on the server's loop but uvicorn's own: what the apps it
+        served started (their ``_replicator`` watchers), which would otherwise be destroyed pending."""
+        asyncio.run_coroutine_threadsafe(_cancel_all_but(self._own_tasks), self.loop).result(timeout)
 
     def stop(self):
         self.server.should_exit = True
         self.thread.join(UVICORN_START_TIMEOUT)
+        self.loop.close()
         self.sock.close()
+
+
+async def _all_tasks():
+    return asyncio.all_tasks()
+
+
+async def _cancel_all_but(kept):
+    tasks = [task for task in asyncio.all_tasks() if task not in kept and task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def expect_error(response, status, error, reason=None):

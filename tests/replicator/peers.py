@@ -99,6 +99,8 @@ async def serve_uvicorn(app, port=0, **config):
         server.should_exit = True
         await task
         sock.close()
+        if hasattr(app, "scheduler"):  # a CouchApp's _replicator watcher would be left pending
+            await app.scheduler.stop()
 
 
 @contextlib.asynccontextmanager

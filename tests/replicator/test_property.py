@@ -138,6 +138,7 @@ def _run(kinds, ops):
     return asyncio.run(asyncio.wait_for(_scenario(kinds, ops), 60))
 
 
+@pytest.mark.slow  # ~30 s: 150 scenarios of three peers
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario)
 def test_three_peers_converge_to_identical_trees(case):

@@ -497,8 +497,10 @@ class DriverThread:
         return self
 
     async def _shutdown(self):
-        """Stop listening and let open connections finish (their clients have all closed by now)."""
+        """Stop listening and the app's _replicator watcher, and let open connections finish (their
+        clients have all closed by now)."""
         self.server.close()
+        await self.app.scheduler.stop()
         tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
         if tasks:
             await asyncio.wait(tasks, timeout=5)
