@@ -13,8 +13,10 @@ Both return a ``ServerProcess``; call ``stop()`` when done. ``server_output(url)
 output for failure messages. Only loopback addresses are ever targets.
 """
 
+import asyncio
 import base64
 import collections
+import functools
 import http.client as http_client
 import ipaddress
 import json
@@ -48,6 +50,19 @@ OUTPUT_TAIL = 200
 # Servers started and not yet stopped, by base URL: lets a failing test show the server's side.
 RUNNING = {}
 READY_LINE = re.compile(r"^browsercouch (?:web app |browser )?listening on (http://\S+/)(?:\s.*)?$")
+
+
+def async_test(fn=None, *, timeout=60):
+    """Run an ``async def`` test in a fresh event loop, failing it after ``timeout`` seconds; as
+    ``@async_test`` or ``@async_test(timeout=30)``."""
+    if fn is None:
+        return functools.partial(async_test, timeout=timeout)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), timeout))
+
+    return wrapper
 
 
 def http(method, url, body=None, headers=None, timeout=30.0):

@@ -5,7 +5,7 @@ real bridge process and real sockets are in ``tests/bridge``."""
 import asyncio
 import json
 
-from replicator.peers import async_test
+from helpers import async_test
 
 from browsercouch.api import CouchApp
 from browsercouch.bridge import frames

@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from replicator.peers import async_test
+from helpers import async_test
 
 from browsercouch.api import CouchApp
 from browsercouch.browser.persist import Persister, acknowledge_after_persist

@@ -2,19 +2,11 @@
 503 and closed, ``shutdown()`` ends open connections, and an app's lifespan runs around serving."""
 
 import asyncio
-import functools
 
 import pytest
+from helpers import async_test
 
 from browsercouch.http import HTTPConnection, lifespan, open_tcp, start_server
-
-
-def async_test(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 30))
-
-    return wrapper
 
 
 async def _ok(scope, receive, send):

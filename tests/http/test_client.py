@@ -1,25 +1,13 @@
 """Tests for browsercouch.http.client: HTTPConnection over a memory pipe (open_app) and a socket."""
 
 import asyncio
-import functools
 import json
 import socket
 
 import pytest
+from helpers import async_test
 
 from browsercouch.http import HTTPConnection, open_app, open_tcp, start_server
-
-TEST_TIMEOUT = 30
-
-
-def async_test(fn):
-    """Run an ``async def`` test in a fresh event loop, failing it after ``TEST_TIMEOUT`` seconds."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), TEST_TIMEOUT))
-
-    return wrapper
 
 
 async def app(scope, receive, send):

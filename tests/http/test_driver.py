@@ -8,7 +8,6 @@ and one compares the answers with uvicorn's for the same app.
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -18,6 +17,7 @@ from urllib.parse import parse_qs
 
 import h11
 import pytest
+from helpers import async_test
 
 from browsercouch.http import (
     ClientDisconnected,
@@ -31,18 +31,7 @@ from browsercouch.http import (
 )
 from browsercouch.http.streams import READ_SIZE
 
-TEST_TIMEOUT = 30
 BIG = 20 * 1024 * 1024
-
-
-def async_test(fn):
-    """Run an ``async def`` test in a fresh event loop, failing it after ``TEST_TIMEOUT`` seconds."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), TEST_TIMEOUT))
-
-    return wrapper
 
 
 # --- the app under test ---------------------------------------------------------------------------

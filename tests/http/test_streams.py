@@ -1,25 +1,13 @@
 """Tests for browsercouch.http.streams: the memory pipe and the asyncio socket stream."""
 
 import asyncio
-import functools
 import socket
 import struct
 
 import pytest
+from helpers import async_test
 
 from browsercouch.http.streams import AsyncioStream, memory_pipe
-
-TEST_TIMEOUT = 30
-
-
-def async_test(fn):
-    """Run an ``async def`` test in a fresh event loop, failing it after ``TEST_TIMEOUT`` seconds."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), TEST_TIMEOUT))
-
-    return wrapper
 
 
 async def settle():

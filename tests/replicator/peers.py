@@ -19,7 +19,6 @@ sizes), ``serve_uvicorn`` and ``seed`` (documents with attachments, deletions an
 import asyncio
 import base64
 import contextlib
-import functools
 import hashlib
 import itertools
 import socket
@@ -32,21 +31,9 @@ from browsercouch.store import Couch
 
 KINDS = ["local", "pipe", "uvicorn"]
 PAIRS = [f"{a}->{b}" for a, b in itertools.product(KINDS, KINDS)]
-# Seconds an end-to-end test may take before it fails (every wait inside is bounded by this).
-TEST_TIMEOUT = 60
 UVICORN_START_TIMEOUT = 10.0
 # Back-off for tests: retries come quickly and deterministically.
 FAST_BACKOFF = Backoff(0.01, 0.05, spread=0)
-
-
-def async_test(fn):
-    """Run an ``async def`` test in a fresh event loop, failing it after ``TEST_TIMEOUT`` seconds."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), TEST_TIMEOUT))
-
-    return wrapper
 
 
 def split_pair(pair):

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+from helpers import async_test
 
 from browsercouch.api import CouchApp
 from browsercouch.api.auth import hash_password
@@ -20,7 +21,7 @@ from browsercouch.replicator import (
 )
 from browsercouch.store import Couch
 
-from .peers import FAST_BACKOFF, async_test, open_peer, serve_uvicorn, snapshot, wait_until
+from .peers import FAST_BACKOFF, open_peer, serve_uvicorn, snapshot, wait_until
 
 BATCH = 100
 

@@ -7,6 +7,7 @@ CouchDB's field names (``source_last_seq``, ``recorded_seq``), plus the branches
 """
 
 import pytest
+from helpers import async_test
 
 from browsercouch.errors import Conflict, NotFound
 from browsercouch.replicator.checkpoint import (
@@ -18,8 +19,6 @@ from browsercouch.replicator.checkpoint import (
     read_log,
     write_log,
 )
-
-from .peers import async_test
 
 
 def log(session, last_seq, *history):

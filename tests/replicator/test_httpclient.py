@@ -4,10 +4,11 @@ app transport: connection reuse, a stale kept-alive connection, silence timeouts
 import asyncio
 
 import pytest
+from helpers import async_test
 
 from browsercouch.replicator.httpclient import app_client, tcp_client
 
-from .peers import async_test, serve_uvicorn
+from .peers import serve_uvicorn
 
 
 async def app(scope, receive, send):

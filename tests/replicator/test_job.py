@@ -4,6 +4,7 @@ shows in ``_active_tasks`` and ``_scheduler/jobs``. Peers are local stores; a wr
 import asyncio
 
 import pytest
+from helpers import async_test
 
 from browsercouch.errors import BadRequest, Forbidden, InternalError, Unauthorized
 from browsercouch.replicator import (
@@ -14,7 +15,7 @@ from browsercouch.replicator import (
     replication_id,
 )
 
-from .peers import FAST_BACKOFF, async_test, open_peer, snapshot
+from .peers import FAST_BACKOFF, open_peer, snapshot
 
 
 class Flaky:

@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+from helpers import async_test
 
 from browsercouch.api import CouchApp
 from browsercouch.errors import BadRequest, NotFound, Unauthorized
@@ -21,7 +22,7 @@ from browsercouch.replicator import (
 )
 from browsercouch.store import Couch
 
-from .peers import Counting, async_test, open_peer, snapshot
+from .peers import Counting, open_peer, snapshot
 
 
 class Recorder:

@@ -8,11 +8,12 @@ attachment stubs (digests), the winner, ``_conflicts`` and ``_deleted_conflicts`
 import asyncio
 
 import pytest
+from helpers import async_test
 
 from browsercouch.errors import NotFound
 from browsercouch.replicator import Replication, ReplicationOptions, replicate
 
-from .peers import PAIRS, Counting, async_test, b64, open_peer, seed, snapshot, split_pair, wait_until
+from .peers import PAIRS, Counting, b64, open_peer, seed, snapshot, split_pair, wait_until
 
 
 def leaf_count(db):

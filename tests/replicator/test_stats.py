@@ -5,10 +5,11 @@ they are written. In the final history record docs_read = docs_written + doc_wri
 documents that arrived, and every revision is checked once."""
 
 import pytest
+from helpers import async_test
 
 from browsercouch.replicator import PeerUnavailable, Replication, ReplicationOptions
 
-from .peers import FAST_BACKOFF, async_test, open_peer, snapshot
+from .peers import FAST_BACKOFF, open_peer, snapshot
 
 DOCS = 500
 BATCHES_IN_FLIGHT = 4
