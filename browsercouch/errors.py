@@ -9,6 +9,10 @@ database is local or remote. Names and statuses follow Apache CouchDB 3.x (``cht
 __all__ = [
     "CouchError",
     "BadRequest",
+    "IllegalDocId",
+    "IllegalDatabaseName",
+    "DocValidation",
+    "QueryParseError",
     "Unauthorized",
     "Forbidden",
     "NotFound",
@@ -23,8 +27,12 @@ __all__ = [
     "RangeNotSatisfiable",
     "TooManyRequests",
     "InternalError",
+    "ReplicationCancelled",
+    "ReplicationError",
     "NotImplementedFeature",
+    "BadPeerResponse",
     "ServiceUnavailable",
+    "PeerUnavailable",
     "from_response",
 ]
 
@@ -53,6 +61,26 @@ class CouchError(Exception):
 
 class BadRequest(CouchError):
     status, error, reason = 400, "bad_request", "Bad request."
+
+
+class IllegalDocId(BadRequest):
+    error = "illegal_docid"
+
+
+class IllegalDatabaseName(BadRequest):
+    error = "illegal_database_name"
+
+
+class DocValidation(BadRequest):
+    """A document member CouchDB refuses (``couch_doc:transfer_fields/3``)."""
+
+    error = "doc_validation"
+
+
+class QueryParseError(BadRequest):
+    """A view or ``_all_docs`` parameter that does not parse (``couch_mrview_http``)."""
+
+    error = "query_parse_error"
 
 
 class Unauthorized(CouchError):
@@ -118,14 +146,41 @@ class InternalError(CouchError):
     status, error, reason = 500, "internal_server_error", "Internal server error."
 
 
+class ReplicationCancelled(CouchError):
+    """The answer to a one-shot ``POST /_replicate`` whose job another request cancelled."""
+
+    status, error, reason = 500, "replication_cancelled", "The replication was cancelled."
+
+
+class ReplicationError(CouchError):
+    """A replication job failed; ``reason`` says which peer and why, ``cause`` is the original error."""
+
+    def __init__(self, reason, cause):
+        super().__init__(reason, error=getattr(cause, "error", "replication_failed"))
+        self.status = getattr(cause, "status", 500)
+        self.cause = cause
+
+
 class NotImplementedFeature(CouchError):
     """A CouchDB feature browsercouch does not have (yet); the reason names it."""
 
     status, error, reason = 501, "not_implemented", "this feature is not yet implemented"
 
 
+class BadPeerResponse(CouchError):
+    """A replication peer answered, but not with the JSON the protocol expects."""
+
+    status, error, reason = 502, "bad_peer_response", "The peer sent a malformed answer."
+
+
 class ServiceUnavailable(CouchError):
     status, error, reason = 503, "service_unavailable", "Service unavailable."
+
+
+class PeerUnavailable(ServiceUnavailable):
+    """A replication peer could not be reached, broke the connection, or stayed silent too long."""
+
+    error = "peer_unavailable"
 
 
 _BY_STATUS = {

@@ -32,7 +32,7 @@ ALLOWED = {
 RESTRICTED = {"uvicorn": set(), "js": {"browser"}, "pyodide": {"browser"}, "websockets": {"bridge"}}
 
 PUBLIC = {
-    "browsercouch.store": {"Couch", "Database", "revtree", "validate_db_name"},
+    "browsercouch.store": {"Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "validate_db_name"},
     "browsercouch.api": {"CouchApp"},
     "browsercouch.replicator": {
         "replicate", "Replication", "ReplicationError", "ReplicationOptions", "Stats", "Backoff",

@@ -3,7 +3,7 @@ the refusal of attachments on ``_local`` documents."""
 
 import re
 
-from ..errors import BadContentType, BadRequest, NotFound
+from ..errors import BadContentType, BadRequest, NotFound, QueryParseError
 from . import auth, system_dbs
 from .messages import JSONResponse, StreamResponse, dumps, loads
 
@@ -74,10 +74,6 @@ _BOOLEAN_PARAMS = frozenset({"descending", "inclusive_end", "include_docs", "con
                              "update_seq"})
 _START_DOCID = ("startkey_docid", "start_key_doc_id")
 _END_DOCID = ("endkey_docid", "end_key_doc_id")
-
-
-class QueryParseError(BadRequest):
-    error = "query_parse_error"
 
 
 class AllDocsQuery:

@@ -20,7 +20,7 @@ started by the first request (or the ASGI lifespan), so the same code runs in th
 import asyncio
 import time
 
-from ..errors import BadRequest, Conflict, CouchError, NotFound
+from ..errors import BadRequest, Conflict, CouchError, NotFound, ReplicationCancelled
 from ..replicator import Replication, ReplicationOptions, open_endpoint, tcp_client
 from . import auth, replicator_docs, system_dbs
 
@@ -56,12 +56,6 @@ def local_access(user):
             auth.check_db_reader(user, security)
 
     return access
-
-
-class ReplicationCancelled(CouchError):
-    """The answer to a one-shot ``POST /_replicate`` whose job another request cancelled."""
-
-    status, error, reason = 500, "replication_cancelled", "The replication was cancelled."
 
 
 class Scheduler:

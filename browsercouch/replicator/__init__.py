@@ -14,13 +14,14 @@ back-off, reports progress as CouchDB's ``_active_tasks`` and ``_scheduler/jobs`
 cancelled. ``open_endpoint`` turns a ``_replicate`` source or target into an endpoint.
 """
 
+from ..errors import BadPeerResponse, PeerUnavailable, ReplicationError
 from .backoff import Backoff
 from .checkpoint import compare_replication_logs
 from .endpoint import Endpoint
 from .httpclient import HttpClient, HttpResponse, PooledClient, app_client, tcp_client
-from .job import Replication, ReplicationError
+from .job import Replication
 from .local import LocalEndpoint
-from .remote import BadPeerResponse, PeerUnavailable, RemoteEndpoint
+from .remote import RemoteEndpoint
 from .replicate import ReplicationOptions, Stats, replicate
 from .replication_id import replication_id
 from .spec import open_endpoint

@@ -25,13 +25,12 @@ import asyncio
 import time
 from datetime import datetime, timezone
 
-from ..errors import CouchError
+from ..errors import CouchError, ReplicationError
 from .replicate import DEFAULT_RETRIES, ReplicationOptions, Stats, replicate
 from .replication_id import replication_id
 
-__all__ = ["Replication", "ReplicationError", "STATES"]
+__all__ = ["Replication"]
 
-STATES = ("initializing", "running", "crashing", "completed", "failed", "cancelled")
 FINAL_STATES = ("completed", "failed", "cancelled")
 # Scheduler history events kept per job (CouchDB's [replicator] max_history is 20).
 MAX_EVENTS = 20
@@ -39,15 +38,6 @@ TRANSIENT_STATUSES = frozenset({408, 429})
 # The _scheduler/jobs history event each state change records.
 _EVENTS = {"running": "started", "crashing": "crashed", "completed": "completed", "failed": "failed",
            "cancelled": "cancelled"}
-
-
-class ReplicationError(CouchError):
-    """A replication job failed; ``reason`` says which peer and why, ``cause`` is the original error."""
-
-    def __init__(self, reason, cause):
-        super().__init__(reason, error=getattr(cause, "error", "replication_failed"))
-        self.status = getattr(cause, "status", 500)
-        self.cause = cause
 
 
 def is_transient(err):

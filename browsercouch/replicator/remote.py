@@ -18,18 +18,19 @@ import json
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 from ..errors import (
+    BadPeerResponse,
     BadRequest,
     CouchError,
     FileExists,
     Forbidden,
     NotFound,
-    ServiceUnavailable,
+    PeerUnavailable,
     Unauthorized,
     from_response,
 )
 from .endpoint import Endpoint, tag_error
 
-__all__ = ["RemoteEndpoint", "PeerUnavailable", "BadPeerResponse", "HEARTBEAT", "FEED_TIMEOUT"]
+__all__ = ["RemoteEndpoint", "HEARTBEAT", "FEED_TIMEOUT"]
 
 # Long-polls ask the peer for a newline this often (CouchDB's replicator and PouchDB both use 10 s) ...
 HEARTBEAT = 10.0
@@ -42,18 +43,6 @@ OPEN_REVS_CONCURRENCY = 8
 # "this request was wrong": PouchDB's adapter falls back on 400 and 404; 405 and 501 are what other
 # servers answer for an unknown route.
 NO_SUCH_ENDPOINT = frozenset({400, 404, 405, 501})
-
-
-class PeerUnavailable(ServiceUnavailable):
-    """The peer could not be reached, broke the connection, or stayed silent too long."""
-
-    error = "peer_unavailable"
-
-
-class BadPeerResponse(CouchError):
-    """The peer answered, but not with the JSON the protocol expects."""
-
-    status, error, reason = 502, "bad_peer_response", "The peer sent a malformed answer."
 
 
 def _dumps(value):

@@ -17,7 +17,7 @@ import secrets
 import stat
 import uuid
 
-from ..errors import BadRequest, FileExists, NotFound
+from ..errors import FileExists, IllegalDatabaseName, NotFound
 from .database import DEFAULT_MAX_DOCUMENT_SIZE, Database
 from .sqlite import Storage
 
@@ -36,10 +36,6 @@ PRIVATE_FILE_MODE = 0o600
 # CouchDB 3.x gives every new database this _security ([couchdb] default_security = admin_only): only
 # admins until someone grants access. Replication's create_target goes through here too.
 ADMIN_ONLY_SECURITY = {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
-
-
-class IllegalDatabaseName(BadRequest):
-    error = "illegal_database_name"
 
 
 def validate_db_name(name):

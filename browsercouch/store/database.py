@@ -23,11 +23,10 @@ import time
 import uuid
 from typing import NamedTuple
 
-from ..errors import BadRequest, Conflict, CouchError, MissingStub, NotFound, TooLarge
+from ..errors import BadRequest, Conflict, CouchError, DocValidation, MissingStub, NotFound, TooLarge
 from . import revtree
 from .changes import feed
 from .documents import (
-    DocValidation,
     decode_attachment_data,
     new_rev_hash,
     parse_rev_or_400,

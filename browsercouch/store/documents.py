@@ -9,7 +9,7 @@ import binascii
 import hashlib
 import json
 
-from ..errors import BadRequest
+from ..errors import BadRequest, DocValidation, IllegalDocId
 from .revtree import parse_rev
 
 __all__ = [
@@ -42,14 +42,6 @@ _SPECIAL_TYPES = {
     "_deleted": lambda value: isinstance(value, bool),
     "_revisions": lambda value: isinstance(value, dict),
 }
-
-
-class IllegalDocId(BadRequest):
-    error = "illegal_docid"
-
-
-class DocValidation(BadRequest):
-    error = "doc_validation"
 
 
 def canonical_json(value):

@@ -12,9 +12,8 @@ import sqlite3
 
 import pytest
 
-from browsercouch.errors import FileExists, NotFound
+from browsercouch.errors import FileExists, IllegalDatabaseName, NotFound
 from browsercouch.store import Couch, revtree, validate_db_name
-from browsercouch.store.couch import IllegalDatabaseName
 
 
 @pytest.fixture

@@ -10,11 +10,9 @@ import re
 
 import pytest
 
-from browsercouch.errors import BadRequest
+from browsercouch.errors import BadRequest, DocValidation, IllegalDocId
 from browsercouch.store.documents import (
     SPECIAL_MEMBERS,
-    DocValidation,
-    IllegalDocId,
     attachment_digest,
     canonical_json,
     decode_attachment_data,
