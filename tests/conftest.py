@@ -18,6 +18,7 @@ asyncio runs on ``pyodide_support.SyncLoop``.
 
 import gc
 import logging
+import os
 import sys
 
 import pytest
@@ -46,7 +47,8 @@ class _LeakedTasks(logging.Handler):
 
     def emit(self, record):
         if "Task was destroyed but it is pending" in record.getMessage():
-            self.leaks.append(self.format(record))
+            during = os.environ.get("PYTEST_CURRENT_TEST", "between tests")
+            self.leaks.append(f"{self.format(record)}\n  (noticed during {during})")
 
 
 LEAKED_TASKS = _LeakedTasks()
@@ -54,6 +56,12 @@ LEAKED_TASKS = _LeakedTasks()
 
 def pytest_sessionstart(session):
     logging.getLogger("asyncio").addHandler(LEAKED_TASKS)
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """Collect garbage at the end of each test module, so a leaked task is reported near its test."""
+    if nextitem is None or nextitem.module is not item.module:
+        gc.collect()
 
 
 def pytest_sessionfinish(session, exitstatus):
