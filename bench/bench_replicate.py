@@ -20,7 +20,7 @@ why, where it is absent. Every source holds the same ``--docs`` documents of abo
 
 The replicators:
 
-  browsercouch      ``browsercouch.replicator`` in this process (``tcp_client``, default options)
+  browsercouch      ``browsercouch.replicator`` in this process (``http.tcp_client``, default options)
   bc /_replicate    the browsercouch server's own ``POST /_replicate`` (routes 0 and 1), its end of the
                     route a local database: the replicator inside one of the two servers
   PouchDB           ``tests/node/replicator_bench.mjs`` (pouchdb-node 9, default options)
@@ -54,13 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import helpers  # noqa: E402 - the shared server starters live with the tests
 import peers  # noqa: E402
 
-from browsercouch.replicator import (  # noqa: E402
-    LocalEndpoint,
-    RemoteEndpoint,
-    ReplicationOptions,
-    replicate,
-    tcp_client,
-)
+from browsercouch.http import tcp_client  # noqa: E402
+from browsercouch.replicator import LocalEndpoint, RemoteEndpoint, ReplicationOptions, replicate  # noqa: E402
 from browsercouch.store import Couch  # noqa: E402
 
 NODE_BENCH = helpers.NODE_DIR / "replicator_bench.mjs"

@@ -27,8 +27,8 @@ from .api import CouchApp
 from .api.auth import format_admin_hash, hash_password, parse_admin_hash
 from .errors import CouchError
 from .hashing import ThreadedPbkdf2
-from .http import DEFAULT_LIMITS, AccessLog, Limits, TrustedHosts, lifespan, start_server
-from .replicator import Replication, ReplicationOptions, open_endpoint, tcp_client
+from .http import DEFAULT_LIMITS, AccessLog, Limits, TrustedHosts, lifespan, start_server, tcp_client
+from .replicator import Replication, ReplicationOptions, open_endpoint
 from .static import StaticFiles
 from .store import Couch
 

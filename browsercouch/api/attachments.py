@@ -8,7 +8,7 @@ from ..errors import BadContentType, RangeNotSatisfiable
 from ..store.encodings import decode
 from . import multipart, system_dbs
 from .documents import _aiter, _check_ddoc_admin, _if_match
-from .messages import JSONResponse, Response, StreamResponse, etag_matches
+from .messages import ChunkedResponse, JSONResponse, Response, etag_matches
 
 # RFC 9110 section 14.1.2: ``bytes=`` and ranges ``first-last`` (or ``first-``, or ``-suffix``), ASCII
 # digits, separated by commas.
@@ -46,7 +46,7 @@ async def get(req):
     if len(ranges) > 1:
         boundary = multipart.new_boundary()
         parts = multipart.byteranges_parts(data, ranges, att["content_type"], boundary)
-        response = StreamResponse(_aiter(parts), status=206,
+        response = ChunkedResponse(_aiter(parts), status=206,
                                   content_type=f'multipart/byteranges; boundary="{boundary}"')
         response.revalidate = False  # chttpd_db:send_ranges_multipart/5 sends none
         return response

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from ..errors import BadContentType, BadRequest, NotFound
 from ..store import FeedEnd
 from . import system_dbs
-from .messages import Response, StreamResponse, dumps, etag_matches, loads, opaque_etag
+from .messages import ChunkedResponse, Response, dumps, etag_matches, loads, opaque_etag
 
 # CouchDB's [chttpd] changes_timeout: a waiting feed ends after 60 s without a change.
 DEFAULT_TIMEOUT_MS = 60_000
@@ -161,13 +161,13 @@ async def changes(req):
         etag = opaque_etag(req.db.name, req.db.instance_start_time, req.db.update_seq)
         if etag_matches(req, etag):
             return Response(304, headers=[("ETag", etag)], content_type=None)
-        return StreamResponse(_normal(req.db, q), headers=[("ETag", etag)])
+        return ChunkedResponse(_normal(req.db, q), headers=[("ETag", etag)])
     if q.feed == "longpoll":
-        return StreamResponse(_longpoll(req.db, q), request=req)
+        return ChunkedResponse(_longpoll(req.db, q), request=req)
     if q.feed == "eventsource":
-        return StreamResponse(_continuous(req.db, q, _event), content_type="text/event-stream",
+        return ChunkedResponse(_continuous(req.db, q, _event), content_type="text/event-stream",
                               headers=[("Cache-Control", "no-cache")], request=req)
-    return StreamResponse(_continuous(req.db, q, _line), request=req)
+    return ChunkedResponse(_continuous(req.db, q, _line), request=req)
 
 
 async def _post_body(req):

@@ -5,7 +5,7 @@ import re
 
 from ..errors import BadContentType, BadRequest, NotFound, QueryParseError
 from . import auth, system_dbs
-from .messages import JSONResponse, StreamResponse, dumps, loads
+from .messages import ChunkedResponse, JSONResponse, dumps, loads
 
 # More rows than a database can hold (SQLite's row ids are 64-bit); larger limits and skips mean the same,
 # and would overflow SQLite's integers.
@@ -205,7 +205,7 @@ async def all_docs(req):
     system_dbs.check_listing(req)
     q = _all_docs_query(req, await _body_object(req))
     start, end = q.bounds()
-    return StreamResponse(_all_docs_chunks(req.db, q, start, end, req.db.doc_count))
+    return ChunkedResponse(_all_docs_chunks(req.db, q, start, end, req.db.doc_count))
 
 
 async def design_docs(req):
@@ -217,7 +217,7 @@ async def design_docs(req):
     else:
         start, end = max(start or low, low), min(end or high, high)
     total = req.db.offset_before(high) - req.db.offset_before(low)
-    return StreamResponse(_all_docs_chunks(req.db, q, start, end, total))
+    return ChunkedResponse(_all_docs_chunks(req.db, q, start, end, total))
 
 
 async def local_docs(req):

@@ -3,7 +3,7 @@
 
 from ..errors import BadRequest, Conflict, CouchError, NotFound
 from . import auth, multipart, system_dbs
-from .messages import JSONResponse, Response, StreamResponse, etag_matches, opaque_etag
+from .messages import ChunkedResponse, JSONResponse, Response, etag_matches, opaque_etag
 
 # GET /db/doc flags that are plain booleans (chttpd_db:parse_doc_query/1).
 DOC_FLAGS = ("revs", "revs_info", "conflicts", "deleted_conflicts", "attachments", "local_seq", "latest",
@@ -59,7 +59,7 @@ async def get(req):
         return Response(304, headers=headers, content_type=None)
     if related and doc.get("_attachments"):
         boundary = multipart.new_boundary()
-        return StreamResponse(_aiter(multipart.related_parts(doc, bodies, boundary)), headers=headers,
+        return ChunkedResponse(_aiter(multipart.related_parts(doc, bodies, boundary)), headers=headers,
                               content_type=f'multipart/related; boundary="{boundary}"')
     return JSONResponse(doc, headers=headers)
 
@@ -115,7 +115,7 @@ def _open_revs(req, doc_id, options):
     found = req.db.open_revs_related(doc_id, revs, follows=True, **dict(options, attachments=True))
     found = system_dbs.read_rows(req, found, _missing)
     boundary = multipart.new_boundary()
-    return StreamResponse(_aiter(multipart.mixed_parts(_mixed_entries(found), boundary)),
+    return ChunkedResponse(_aiter(multipart.mixed_parts(_mixed_entries(found), boundary)),
                           content_type=f'multipart/mixed; boundary="{boundary}"')
 
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from ..errors import BadContentType, BadRequest, TooLarge
 
-__all__ = ["Request", "Response", "JSONResponse", "StreamResponse", "ClientGone", "dumps", "loads",
+__all__ = ["Request", "Response", "JSONResponse", "ChunkedResponse", "ClientGone", "dumps", "loads",
            "opaque_etag", "etag_matches"]
 
 # CouchDB 3.x [chttpd] max_http_request_size: 4 GB there; 64 MB here, which is enough for any document
@@ -267,7 +267,7 @@ class JSONResponse(Response):
         super().__init__(status, dumps(value), headers)
 
 
-class StreamResponse(Response):
+class ChunkedResponse(Response):
     """A chunked response from an async iterator of bytes; stops early if the client disconnects."""
 
     def __init__(self, chunks, status=200, headers=(), content_type="application/json", request=None):

@@ -21,7 +21,8 @@ import asyncio
 import time
 
 from ..errors import BadRequest, Conflict, CouchError, NotFound, ReplicationCancelled
-from ..replicator import Replication, ReplicationOptions, open_endpoint, tcp_client
+from ..http import tcp_client
+from ..replicator import Replication, ReplicationOptions, open_endpoint
 from . import auth, replicator_docs, system_dbs
 
 REPLICATOR_DB = replicator_docs.REPLICATOR_DB

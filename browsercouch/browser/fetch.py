@@ -1,4 +1,4 @@
-"""The replicator's ``HttpClient`` in the browser: the page's ``fetch()``.
+"""The ``HttpClient`` in the browser: the page's ``fetch()``.
 
 A tab cannot open sockets, so remote peers are reached with ``fetch``. Who may be reached depends on where
 the worker runs:
@@ -10,7 +10,7 @@ the worker runs:
 - In a plain page (``browsercouch web``) only peers that allow the page's origin by CORS
   (``browsercouch serve --cors ORIGIN``, CouchDB's ``[cors]`` settings); a failed fetch says so.
 
-The contract is ``replicator.httpclient``'s: whole or streamed responses, ``timeout`` as seconds of
+The contract is ``browsercouch.http.HttpClient``'s: whole or streamed responses, ``timeout`` as seconds of
 silence, ``OSError`` when the peer cannot be reached, ``TimeoutError`` when it stays silent. Connection
 reuse is the browser's business. Works only inside Pyodide.
 """
@@ -21,8 +21,7 @@ import contextlib
 import js
 from pyodide.ffi import JsException, to_js
 
-from ..replicator import HttpClient, HttpResponse
-from ..replicator.httpclient import DEFAULT_TIMEOUT, StreamedResponse
+from ..http import DEFAULT_TIMEOUT, HttpClient, StreamedResponse
 
 __all__ = ["FetchClient"]
 
@@ -65,11 +64,6 @@ class FetchClient(HttpClient):
     def __init__(self, *, timeout=DEFAULT_TIMEOUT):
         self.timeout = timeout
         self.closed = False
-
-    async def request(self, method, url, headers=None, body=None, *, timeout=None):
-        async with self.stream(method, url, headers, body, timeout=timeout) as response:
-            data = await response.read()
-        return HttpResponse(response.status, response.headers, data)
 
     @contextlib.asynccontextmanager
     async def stream(self, method, url, headers=None, body=None, *, timeout=None):

@@ -23,8 +23,7 @@ from pyodide.ffi import JsProxy, to_js
 from ..api import CouchApp
 from ..api.app import PAGE_EXTENSION
 from ..api.cors import Cors
-from ..http import open_app
-from ..replicator import PooledClient
+from ..http import PooledClient, open_app
 from ..store import Couch
 from .channel import Channel
 from .fetch import FetchClient

@@ -1,243 +1,232 @@
-"""A minimal HTTP/1.1 client over a byte stream, with h11.
+"""The HTTP client interface (``HttpClient``) every outgoing request goes through, and its pooled h11
+implementation.
 
-The mirror of ``driver.py``: an ``HTTPConnection`` owns a client-side ``h11.Connection`` and one byte
-stream, sends one request at a time and reads its response, and reuses the stream for the next request
-while both sides keep the connection alive. Where the stream comes from is not its business:
-``open_tcp()`` gives a socket, and ``open_app()`` gives one end of a memory pipe whose other end an
-in-process ``serve_connection()`` serves, so tests run the real driver without a socket.
+The replicator's remote endpoints, the tab's own requests and the page's ``fetch()`` client all speak it.
+It is two coroutines and a context manager, and ``request()`` is written once here over ``stream()``, so
+an implementation is ``stream()`` and ``close()``:
 
-Deliberately small: no connection pool, redirects, retries, cookies or TLS. The replicator's client
-builds those on top.
+``await client.request(method, url, headers=None, body=None, *, timeout=None) -> HttpResponse``
+    One whole response: ``status`` (int), ``headers`` (dict, lowercase names) and ``body`` (bytes).
+``async with client.stream(method, url, headers=None, body=None, *, timeout=None) as response:``
+    The response once its head has arrived; ``response.aiter_bytes()`` yields the body as it comes
+    (``_changes`` feeds with heartbeats). Leaving the block early abandons the rest of the body.
+``await client.close()``
+    Close every idle connection; idempotent.
+
+``url`` is absolute (``http://host:port/path?query``); credentials are never part of it (the endpoint
+sends an ``Authorization`` header instead). ``body`` is ``None`` or bytes. ``timeout`` is how many
+seconds of *silence* are tolerated: to connect, for the response head, and between two body chunks (a
+long-poll that sends heartbeats never times out; a peer that stops talking does). Errors: ``OSError``
+(``ConnectionError`` included) when the peer cannot be reached or breaks the connection, ``TimeoutError``
+when it stays silent, ``ValueError`` for a URL that is not ``http``/``https``. HTTP error statuses are not
+errors here: the caller reads ``status``.
+
+``PooledClient`` implements it over ``HTTPConnection`` (``connection.py``, h11) with a small keep-alive
+pool per ``(scheme, host, port)``. A request on a kept-alive connection that the server has meanwhile
+closed is sent once more on a fresh connection (and the host's other idle connections are dropped).
+Where the bytes go is one ``connect(scheme, host, port)`` coroutine: ``tcp_client()`` opens TCP (and
+TLS for ``https``) connections with asyncio; ``app_client(app)`` joins each connection to an in-process
+ASGI app through a memory pipe running the real HTTP driver, no socket, for tests.
 """
 
 import asyncio
 import contextlib
-import json
-from collections.abc import Mapping
+from urllib.parse import urlsplit
 
-import h11
+from .connection import HTTPConnection, open_app
+from .streams import AsyncioStream
 
-from .driver import serve_connection
-from .streams import AsyncioStream, ByteStream, memory_pipe
+__all__ = ["HttpClient", "HttpResponse", "StreamedResponse", "PooledClient", "tcp_client", "app_client",
+           "DEFAULT_TIMEOUT", "DEFAULT_MAX_IDLE"]
 
-__all__ = ["Response", "StreamingResponse", "HTTPConnection", "AppStream", "open_tcp", "open_app"]
-
-# Request bodies up to this size go out in the same write() as the request head.
-_COALESCE_SIZE = 64 * 1024
-
-
-def _bytes(value):
-    return value.encode("latin-1") if isinstance(value, str) else bytes(value)
+# CouchDB's replicator waits 30 s ([replicator] connection_timeout = 30000) before it gives up on a peer.
+DEFAULT_TIMEOUT = 30.0
+# Idle connections kept per host: a replication keeps a few batches in flight, each using one.
+DEFAULT_MAX_IDLE = 8
 
 
-class _Head:
-    """Status and headers of a response; headers are ``(lowercase name, value)`` byte pairs."""
+class HttpResponse:
+    """A whole response: ``status``, ``headers`` (dict of lowercase name -> value) and ``body`` bytes."""
 
-    def __init__(self, status, headers):
-        self.status = status
-        self.headers = headers
-
-    def header(self, name, default=None):
-        """The first value of header ``name`` (case-insensitive) as a ``str``, or ``default``."""
-        wanted = _bytes(name).lower()
-        for key, value in self.headers:
-            if key == wanted:
-                return value.decode("latin-1")
-        return default
-
-
-class Response(_Head):
-    """A whole response: ``status`` (int), ``headers`` (list of byte pairs), ``body`` (bytes)."""
+    __slots__ = ("status", "headers", "body")
 
     def __init__(self, status, headers, body):
-        super().__init__(status, headers)
+        self.status = status
+        self.headers = headers
         self.body = body
 
-    def json(self):
-        """The body parsed as JSON; raises ``ValueError`` if it is not JSON."""
-        return json.loads(self.body)
-
     def __repr__(self):
-        return f"<Response {self.status}, {len(self.body)} bytes>"
+        return f"<HttpResponse {self.status}, {len(self.body)} bytes>"
 
 
-class StreamingResponse(_Head):
-    """A response whose body is read as it arrives, inside ``HTTPConnection.stream()``."""
+class HttpClient:
+    """The interface; see the module docstring for the contract. Subclasses implement ``stream()`` and
+    ``close()``."""
 
-    def __init__(self, connection, status, headers):
-        super().__init__(status, headers)
-        self._connection = connection
-        self.complete = False  # the whole body has been read
+    async def request(self, method, url, headers=None, body=None, *, timeout=None):
+        async with self.stream(method, url, headers, body, timeout=timeout) as response:
+            data = await response.read()
+        return HttpResponse(response.status, response.headers, data)
+
+    def stream(self, method, url, headers=None, body=None, *, timeout=None):
+        raise NotImplementedError
+
+    async def close(self):
+        raise NotImplementedError
+
+
+class StreamedResponse:
+    """A response whose body is read as it arrives (from ``HttpClient.stream()``)."""
+
+    def __init__(self, status, headers, chunks, timeout):
+        self.status = status
+        self.headers = headers
+        self._chunks = chunks
+        self._timeout = timeout
 
     async def aiter_bytes(self):
-        """Yield the body's chunks as they arrive; raises ``ConnectionError`` if it is cut short."""
-        while not self.complete:
-            event = await self._connection._next_event()
-            if type(event) is h11.Data:
-                yield bytes(event.data)
-            elif type(event) is h11.EndOfMessage:
-                self.complete = True
+        """Yield body chunks; ``TimeoutError`` after ``timeout`` s without one, ``ConnectionError`` if the
+        body is cut short."""
+        while True:
+            async with asyncio.timeout(self._timeout):
+                chunk = await anext(self._chunks, None)
+            if chunk is None:
+                return
+            yield chunk
 
-    async def aread(self):
-        """Read the rest of the body and return it."""
+    async def read(self):
+        """The rest of the body."""
         return b"".join([chunk async for chunk in self.aiter_bytes()])
 
 
-class HTTPConnection:
-    """One HTTP/1.1 connection over a byte stream; one request at a time, kept alive between requests.
+def _split_url(url):
+    """``((scheme, host, port), target, host_header)`` of an absolute http(s) URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host_header = f"{host}:{parts.port}" if parts.port else host
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (parts.scheme, parts.hostname, port), target, host_header
+
+
+def _headers(head):
+    headers = {}
+    for name, value in head.headers:
+        key, text = name.decode("latin-1"), value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+class PooledClient(HttpClient):
+    """``HttpClient`` over h11 connections from ``connect(scheme, host, port) -> byte stream``.
 
     Args:
-        stream: a byte stream (see ``streams.py``), for example from ``open_tcp()`` or ``open_app()``.
-        host: the ``Host`` header sent when a request does not name one.
+        connect: a coroutine function opening one connection; raises ``OSError`` when it cannot.
+        timeout: default seconds of silence tolerated (see the module docstring).
+        max_idle: idle connections kept per host.
 
-    Errors: ``ConnectionError`` when the server closes or breaks the connection, or when a request is
-    made after the connection has closed (the server may close it after any response; open a new one).
-    Usable as an async context manager that closes the stream on exit.
+    ``connections_opened`` counts the connections made so far (tests and benchmarks read it).
     """
 
-    def __init__(self, stream, *, host="127.0.0.1"):
-        self._stream = stream
-        self._host = _bytes(host)
-        self._h11 = h11.Connection(h11.CLIENT)
-        self._busy = False
+    def __init__(self, connect, *, timeout=DEFAULT_TIMEOUT, max_idle=DEFAULT_MAX_IDLE):
+        self._connect = connect
+        self.timeout = timeout
+        self.max_idle = max_idle
+        self._idle = {}
+        self.connections_opened = 0
         self.closed = False
 
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc_info):
-        await self.close()
-
-    async def request(self, method, target, headers=None, body=None):
-        """Send a request and return the whole ``Response``.
-
-        Args:
-            method, target: e.g. ``"GET"``, ``"/db/doc?rev=1-abc"`` (str or bytes).
-            headers: a mapping or a list of ``(name, value)`` pairs, str or bytes.
-            body: ``None``, bytes, or an async iterable of bytes (sent chunked unless a
-                ``Content-Length`` header is given).
-        """
-        async with self.stream(method, target, headers, body) as response:
-            body = await response.aread()
-        return Response(response.status, response.headers, body)
-
     @contextlib.asynccontextmanager
-    async def stream(self, method, target, headers=None, body=None):
-        """Send a request and yield a ``StreamingResponse`` once its head has arrived.
-
-        Same arguments as ``request()``. Leaving the block before the body is read to the end closes
-        the connection (the server sees the client go away); otherwise it stays open for reuse.
-        """
+    async def stream(self, method, url, headers=None, body=None, *, timeout=None):
         if self.closed:
-            raise ConnectionError("the connection is closed")
-        if self._busy:
-            raise RuntimeError("HTTPConnection runs one request at a time")
-        self._busy = True
-        response = None
-        try:
-            await self._send_request(method, target, headers, body)
-            head = await self._next_event()
-            while type(head) is h11.InformationalResponse:
-                head = await self._next_event()
-            response = StreamingResponse(self, head.status_code, list(head.headers))
-            yield response
-        finally:
-            self._busy = False
-            await self._finish(response)
+            raise RuntimeError("the HTTP client is closed")
+        timeout = self.timeout if timeout is None else timeout
+        key, target, host = _split_url(url)
+        async with contextlib.AsyncExitStack() as stack:
+            conn, head = await self._send(stack, key, host, (method, target, headers, body), timeout)
+            try:
+                yield StreamedResponse(head.status, _headers(head), head.aiter_bytes(), timeout)
+            finally:
+                # Closing the stream's context first lets the connection decide whether it is reusable.
+                await stack.aclose()
+                await self._release(key, conn)
+
+    async def _send(self, stack, key, host, request, timeout):
+        """Send ``request`` and return ``(connection, response head)``; retry once on a stale connection."""
+        for attempt in (1, 2):
+            conn, reused = await self._acquire(key, host, timeout)
+            try:
+                async with asyncio.timeout(timeout):
+                    head = await stack.enter_async_context(conn.stream(*request))
+                return conn, head
+            except ConnectionError:
+                await conn.close()
+                if not reused or attempt == 2:
+                    raise
+                # A kept-alive connection the server closed while it sat idle: the others kept for this
+                # host are likely stale too (a restarted server). Replay on a fresh connection.
+                for stale in self._idle.pop(key, []):
+                    await stale.close()
+            except BaseException:
+                await conn.close()
+                raise
+        raise AssertionError("unreachable")
+
+    async def _acquire(self, key, host, timeout):
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn, True
+        async with asyncio.timeout(timeout):
+            stream = await self._connect(*key)
+        self.connections_opened += 1
+        return HTTPConnection(stream, host=host), False
+
+    async def _release(self, key, conn):
+        if conn.closed:
+            return
+        idle = self._idle.setdefault(key, [])
+        if self.closed or len(idle) >= self.max_idle:
+            await conn.close()
+        else:
+            idle.append(conn)
 
     async def close(self):
-        """Close the stream; idempotent."""
+        """Close all idle connections; later requests raise ``RuntimeError``. Idempotent."""
         self.closed = True
-        await self._stream.close()
-
-    async def _send_request(self, method, target, headers, body):
-        headers = self._headers(headers, body)
-        h = self._h11
-        head = h.send(h11.Request(method=_bytes(method), target=_bytes(target), headers=headers))
-        if body is None or isinstance(body, (bytes, bytearray, memoryview)):
-            body = bytes(body or b"")
-            if len(body) <= _COALESCE_SIZE:
-                await self._stream.write(head + h.send(h11.Data(data=body)) + h.send(h11.EndOfMessage()))
-                return
-            await self._stream.write(head)
-            await self._stream.write(h.send(h11.Data(data=body)))
-        else:
-            await self._stream.write(head)
-            async for chunk in body:
-                if chunk:
-                    await self._stream.write(h.send(h11.Data(data=chunk)))
-        await self._stream.write(h.send(h11.EndOfMessage()))
-
-    def _headers(self, headers, body):
-        items = headers.items() if isinstance(headers, Mapping) else headers or ()
-        pairs = [(_bytes(name).lower(), _bytes(value)) for name, value in items]
-        names = {name for name, _ in pairs}
-        if b"host" not in names:
-            pairs.insert(0, (b"host", self._host))
-        if b"content-length" in names or b"transfer-encoding" in names:
-            return pairs
-        if isinstance(body, (bytes, bytearray, memoryview)):
-            pairs.append((b"content-length", b"%d" % len(body)))
-        elif body is not None:
-            pairs.append((b"transfer-encoding", b"chunked"))
-        return pairs
-
-    async def _next_event(self):
-        while True:
-            try:
-                event = self._h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise ConnectionError(f"bad or cut-short response: {exc}") from exc
-            if event is not h11.NEED_DATA:
-                return event
-            self._h11.receive_data(await self._stream.read())
-
-    async def _finish(self, response):
-        h = self._h11
-        reusable = response is not None and response.complete and h.our_state is h11.DONE
-        if reusable and h.their_state is h11.DONE:
-            h.start_next_cycle()
-        elif not self.closed:
-            await self.close()
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                await conn.close()
 
 
-class AppStream(ByteStream):
-    """The client end of an in-process connection to an ASGI app (from ``open_app()``).
+async def _connect_tcp(scheme, host, port):
+    ssl_context = None
+    if scheme == "https":
+        import ssl  # only when needed: Pyodide ships ssl as a separate package
 
-    A byte stream like any other; ``server_task`` is the task running ``serve_connection()`` on the
-    other end. It finishes soon after this end is closed.
+        ssl_context = ssl.create_default_context()
+    reader, writer = await asyncio.open_connection(host, port, ssl=ssl_context)
+    # No lingering close: a client closes its side after reading the whole response it wanted.
+    return AsyncioStream(reader, writer, linger=0)
+
+
+def tcp_client(**options):
+    """A ``PooledClient`` over TCP (asyncio; TLS for https). ``options``: ``timeout``, ``max_idle``."""
+    return PooledClient(_connect_tcp, **options)
+
+
+def app_client(app, **options):
+    """A ``PooledClient`` whose every connection is served by the ASGI ``app`` in this process.
+
+    Requests go through ``browsercouch.http``'s real h11 driver over a memory pipe; the URL's host and
+    port only name the pool. ``options``: ``timeout``, ``max_idle``.
     """
 
-    def __init__(self, end, server_task):
-        self._end = end
-        self.server_task = server_task
+    async def connect(scheme, host, port):
+        return await open_app(app, server=(host, port), scheme=scheme)
 
-    async def read(self) -> bytes:
-        return await self._end.read()
-
-    async def write(self, data: bytes) -> None:
-        await self._end.write(data)
-
-    async def write_eof(self) -> None:
-        await self._end.write_eof()
-
-    async def close(self) -> None:
-        await self._end.close()
-
-
-async def open_tcp(host, port):
-    """Connect to ``host``:``port`` and return an ``AsyncioStream``; raises ``OSError`` on failure."""
-    reader, writer = await asyncio.open_connection(host, port)
-    return AsyncioStream(reader, writer)
-
-
-async def open_app(app, **serve_options):
-    """Start serving ``app`` on one end of a memory pipe and return the other end, an ``AppStream``.
-
-    ``serve_options`` go to ``serve_connection()`` (``client``, ``server``, ``scheme``, ``limits``,
-    ``extensions``).
-    Must be called with an event loop running. No socket is opened.
-    """
-    client_end, server_end = memory_pipe()
-    task = asyncio.ensure_future(serve_connection(app, server_end, **serve_options))
-    return AppStream(client_end, task)
+    return PooledClient(connect, **options)

@@ -4,9 +4,9 @@ A replication copies every revision the target lacks from a source database to a
 conflicts and deletions included, and records checkpoints so that the next run resumes where this one
 ended. Either side is an *endpoint*: ``LocalEndpoint`` (a database of a ``store.Couch`` here) or
 ``RemoteEndpoint`` (a CouchDB-compatible URL: Apache CouchDB, PouchDB Server, another browsercouch).
-Remote endpoints talk through an ``HttpClient``, a three-method interface: ``tcp_client()`` is the native
-one (asyncio, keep-alive pool), ``app_client(app)`` serves requests with an ASGI app in-process (tests),
-and the browser supplies one over ``fetch()``. Everything is asyncio, with no threads and nothing that
+Remote endpoints talk through a ``browsercouch.http.HttpClient``: ``tcp_client()`` natively (asyncio,
+keep-alive pool), ``app_client(app)`` with an ASGI app in-process (tests), and the browser's over
+``fetch()``. Everything is asyncio, with no threads and nothing that
 blocks, so the same code runs on CPython and in Pyodide.
 
 ``replicate(source, target, options)`` runs one session; ``Replication`` is the job that retries with
@@ -18,7 +18,6 @@ from ..errors import BadPeerResponse, PeerUnavailable, ReplicationError
 from .backoff import Backoff
 from .checkpoint import compare_replication_logs
 from .endpoint import Endpoint
-from .httpclient import HttpClient, HttpResponse, PooledClient, app_client, tcp_client
 from .job import Replication
 from .local import LocalEndpoint
 from .remote import RemoteEndpoint
@@ -39,11 +38,6 @@ __all__ = [
     "PeerUnavailable",
     "BadPeerResponse",
     "open_endpoint",
-    "HttpClient",
-    "HttpResponse",
-    "PooledClient",
-    "tcp_client",
-    "app_client",
     "replication_id",
     "compare_replication_logs",
 ]

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from browsercouch.api import CouchApp
-from browsercouch.replicator import app_client
+from browsercouch.http import app_client
 from browsercouch.store import Couch
 from browsercouch.store.uploads import PART_SIZE
 

@@ -16,7 +16,7 @@ from helpers import async_test
 
 from browsercouch.api import CouchApp
 from browsercouch.browser.persist import Persister, acknowledge_after_persist
-from browsercouch.replicator import app_client
+from browsercouch.http import app_client
 from browsercouch.store import Couch
 from browsercouch.store.uploads import PART_SIZE
 

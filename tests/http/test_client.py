@@ -1,173 +1,176 @@
-"""Tests for browsercouch.http.client: HTTPConnection over a memory pipe (open_app) and a socket."""
+"""``http.client``: the pooled h11 client over TCP (a real uvicorn) and over the in-process
+app transport: connection reuse, a stale kept-alive connection, silence timeouts, cut-short bodies."""
 
 import asyncio
-import json
-import socket
 
 import pytest
 from helpers import async_test
+from replicator.peers import serve_uvicorn
 
-from browsercouch.http import HTTPConnection, open_app, open_tcp, start_server
+from browsercouch.http import app_client, tcp_client
 
 
 async def app(scope, receive, send):
-    """Echo the request as JSON; ``/close`` also asks to close, ``/chunks`` streams, ``/cut`` breaks off."""
-    chunks = []
+    """``/echo`` answers the request line and headers; ``/stall`` sends a head and nothing more;
+    ``/beats`` sends a newline every 150 ms for 1.2 s, then ``{}``; ``/cut`` promises 100 bytes, sends 10."""
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    body = b""
     while True:
         message = await receive()
-        chunks.append(message.get("body", b""))
+        body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    if scope["path"] == "/chunks":
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        for part in (b"one", b"two", b"three"):
-            await send({"type": "http.response.body", "body": part, "more_body": True})
-            await asyncio.sleep(0.01)
-        await send({"type": "http.response.body", "body": b""})
-        return
-    if scope["path"] == "/cut":
+    if path == "/cut":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
-        await send({"type": "http.response.body", "body": b"only this", "more_body": True})
-        raise RuntimeError("cut short on purpose")
-    query = scope["query_string"].decode()
-    echo = {
-        "method": scope["method"],
-        "target": scope["raw_path"].decode() + ("?" + query if query else ""),
-        "headers": [[name.decode(), value.decode()] for name, value in scope["headers"]],
-        "body": b"".join(chunks).decode(),
-        "client": list(scope["client"]),
-    }
-    headers = [(b"content-type", b"application/json"), (b"x-multi", b"a"), (b"x-multi", b"b")]
-    if scope["path"] == "/close":
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": 201, "headers": headers})
-    await send({"type": "http.response.body", "body": json.dumps(echo).encode()})
+        await send({"type": "http.response.body", "body": b"0123456789", "more_body": True})
+        raise RuntimeError("the app dies mid-body")
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    if path == "/stall":
+        await asyncio.sleep(1)
+    if path == "/beats":
+        for _ in range(8):
+            await send({"type": "http.response.body", "body": b"\n", "more_body": True})
+            await asyncio.sleep(0.15)
+        await send({"type": "http.response.body", "body": b"{}"})
+        return
+    headers = "".join(f"{k.decode()}: {v.decode()}\n" for k, v in scope["headers"])
+    text = f"{scope['method']} {path}?{scope['query_string'].decode()}\n{headers}\n".encode()
+    await send({"type": "http.response.body", "body": text + body})
 
 
-def header_values(echo, name):
-    return [value for key, value in echo["headers"] if key == name]
+@pytest.fixture(params=["tcp", "app"])
+def transport(request):
+    return request.param
 
 
-@async_test
-async def test_request_returns_status_headers_and_body():
-    async with HTTPConnection(await open_app(app)) as connection:
-        response = await connection.request("POST", "/db/doc?rev=1-a", body=b'{"a": 1}')
-    assert response.status == 201
-    assert response.header("Content-Type") == "application/json"
-    assert response.header(b"x-multi") == "a"  # the first of several
-    assert response.header("x-missing", "none") == "none"
-    assert (b"x-multi", b"b") in response.headers
-    echo = response.json()
-    assert echo["method"] == "POST"
-    assert echo["target"] == "/db/doc?rev=1-a"
-    assert echo["body"] == '{"a": 1}'
-    assert header_values(echo, "content-length") == ["8"]
-    assert header_values(echo, "host") == ["127.0.0.1"]
+class Served:
+    def __init__(self, transport, **config):
+        self.transport, self.config = transport, config
 
+    async def __aenter__(self):
+        if self.transport == "app":
+            self.client = app_client(app, timeout=2)
+            self.base = "http://127.0.0.1:5984"
+            return self
+        self._server = serve_uvicorn(app, **self.config)
+        port = await self._server.__aenter__()
+        self.client = tcp_client(timeout=2)
+        self.base = f"http://127.0.0.1:{port}"
+        return self
 
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {"Accept": "application/json", "X-Token": "t"},
-        [("Accept", "application/json"), ("X-Token", "t")],
-        [(b"accept", b"application/json"), (b"x-token", b"t")],
-    ],
-    ids=["mapping", "str-pairs", "byte-pairs"],
-)
-@async_test
-async def test_headers_may_be_a_mapping_or_pairs_of_str_or_bytes(headers):
-    async with HTTPConnection(await open_app(app), host="example.test") as connection:
-        echo = (await connection.request("GET", "/", headers)).json()
-    assert header_values(echo, "accept") == ["application/json"]
-    assert header_values(echo, "x-token") == ["t"]
-    assert header_values(echo, "host") == ["example.test"]
+    async def __aexit__(self, *exc):
+        await self.client.close()
+        if self.transport == "tcp":
+            await self._server.__aexit__(*exc)
 
 
 @async_test
-async def test_an_explicit_host_header_wins():
-    async with HTTPConnection(await open_app(app)) as connection:
-        echo = (await connection.request("GET", "/", {"Host": "other.test"})).json()
-    assert header_values(echo, "host") == ["other.test"]
-
-
-@pytest.mark.native
-@async_test
-async def test_the_connection_is_kept_alive_between_requests():
-    server = await start_server(app)
-    port = server.sockets[0].getsockname()[1]
-    async with HTTPConnection(await open_tcp("127.0.0.1", port)) as connection:
-        clients = {tuple((await connection.request("GET", f"/{i}")).json()["client"]) for i in range(20)}
-    assert len(clients) == 1  # one source port: one TCP connection
-    server.close()
-    await server.wait_closed()
-
-
-@async_test
-async def test_an_async_iterable_body_is_sent_chunked():
-    async def parts():
-        for part in (b"a" * 10, b"", b"b" * 100_000, b"c"):
-            yield part
-
-    async with HTTPConnection(await open_app(app)) as connection:
-        echo = (await connection.request("PUT", "/upload", body=parts())).json()
-    assert header_values(echo, "transfer-encoding") == ["chunked"]
-    assert echo["body"] == "a" * 10 + "b" * 100_000 + "c"
-
-
-@async_test
-async def test_stream_yields_the_body_as_it_arrives_and_keeps_the_connection():
-    async with HTTPConnection(await open_app(app)) as connection:
-        async with connection.stream("GET", "/chunks") as response:
+async def test_requests_reuse_one_connection(transport):
+    async with Served(transport) as served:
+        for i in range(5):
+            response = await served.client.request("POST", f"{served.base}/echo?i={i}", {"x-a": "b"}, b"hi")
             assert response.status == 200
-            assert [chunk async for chunk in response.aiter_bytes()] == [b"one", b"two", b"three"]
-        assert (await connection.request("GET", "/after")).status == 201
-        assert not connection.closed
+            assert response.body.startswith(f"POST /echo?i={i}\n".encode()) and response.body.endswith(b"hi")
+            assert b"x-a: b\n" in response.body
+        assert served.client.connections_opened == 1
 
 
 @async_test
-async def test_leaving_stream_early_closes_the_connection():
-    stream = await open_app(app)
-    connection = HTTPConnection(stream)
-    async with connection.stream("GET", "/chunks") as response:
-        assert await response.aiter_bytes().__anext__() == b"one"
-    assert connection.closed
-    await asyncio.wait_for(stream.server_task, 5)
-    with pytest.raises(ConnectionError):
-        await connection.request("GET", "/")
+async def test_concurrent_requests_open_more_connections_and_keep_some(transport):
+    async with Served(transport) as served:
+        served.client.max_idle = 2
+        url = f"{served.base}/beats"
+        answers = await asyncio.gather(*(served.client.request("GET", url) for _ in range(4)))
+        assert all(a.body.strip() == b"{}" for a in answers)
+        assert served.client.connections_opened == 4
+        await asyncio.gather(*(served.client.request("GET", f"{served.base}/echo") for _ in range(2)))
+        assert served.client.connections_opened == 4
 
 
 @async_test
-async def test_a_server_close_ends_the_connection():
-    async with HTTPConnection(await open_app(app)) as connection:
-        assert (await connection.request("GET", "/close")).header("connection") == "close"
-        assert connection.closed
-        with pytest.raises(ConnectionError):
-            await connection.request("GET", "/")
-
-
-@async_test
-async def test_a_response_cut_short_raises_connection_error():
-    async with HTTPConnection(await open_app(app)) as connection:
-        with pytest.raises(ConnectionError):
-            await connection.request("GET", "/cut")
-        assert connection.closed
-
-
-@async_test
-async def test_one_request_at_a_time():
-    async with HTTPConnection(await open_app(app)) as connection:
-        async with connection.stream("GET", "/chunks") as response:
-            with pytest.raises(RuntimeError):
-                await connection.request("GET", "/")
-            await response.aread()
-        assert (await connection.request("GET", "/")).status == 201
+async def test_host_header_never_carries_credentials(transport):
+    async with Served(transport) as served:
+        url = served.base.replace("http://", "http://user:secret@") + "/echo"
+        body = (await served.client.request("GET", url)).body.decode()
+        assert "host: 127.0.0.1:" in body.lower() and "secret" not in body and "user" not in body
 
 
 @pytest.mark.native
 @async_test
-async def test_open_tcp_raises_oserror_when_nothing_listens():
-    with socket.socket() as probe:  # a port that was free a moment ago, and now nothing listens there
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+async def test_a_kept_alive_connection_the_server_closed_is_replaced():
+    async with Served("tcp", timeout_keep_alive=0.1) as served:
+        await served.client.request("GET", f"{served.base}/echo")
+        await asyncio.sleep(0.5)  # uvicorn closes the idle connection meanwhile
+        response = await served.client.request("POST", f"{served.base}/echo", None, b"again")
+        assert response.body.endswith(b"again")
+        assert served.client.connections_opened == 2
+
+
+@async_test
+async def test_silence_times_out_but_heartbeats_keep_a_response_alive(transport):
+    async with Served(transport) as served:
+        with pytest.raises(TimeoutError):
+            await served.client.request("GET", f"{served.base}/stall", timeout=0.6)
+        # Twice the timeout in all, but never silent that long (a margin for a loaded machine).
+        response = await served.client.request("GET", f"{served.base}/beats", timeout=0.6)
+        assert response.body == b"\n" * 8 + b"{}"
+
+
+@async_test
+async def test_streaming_yields_chunks_as_they_come(transport):
+    async with Served(transport) as served:
+        async with served.client.stream("GET", f"{served.base}/beats") as response:
+            assert response.status == 200 and response.headers["content-type"] == "text/plain"
+            chunks = [chunk async for chunk in response.aiter_bytes()]
+        assert len(chunks) >= 8 and b"".join(chunks).endswith(b"{}")
+        # Leaving a stream early drops that connection; the next request opens a new one.
+        async with served.client.stream("GET", f"{served.base}/beats") as response:
+            async for _ in response.aiter_bytes():
+                break
+        await served.client.request("GET", f"{served.base}/echo")
+
+
+@async_test
+async def test_a_cut_short_body_is_a_connection_error(transport):
+    async with Served(transport) as served:
+        with pytest.raises(ConnectionError):
+            await served.client.request("GET", f"{served.base}/cut")
+        assert (await served.client.request("GET", f"{served.base}/echo")).status == 200
+
+
+@pytest.mark.native
+@async_test
+async def test_nobody_listening_is_an_os_error():
+    client = tcp_client(timeout=2)
+    async with serve_uvicorn(app) as port:
+        pass
     with pytest.raises(OSError):
-        await open_tcp("127.0.0.1", port)
+        await client.request("GET", f"http://127.0.0.1:{port}/echo")
+    await client.close()
+
+
+@async_test
+async def test_bad_urls_and_a_closed_client():
+    client = app_client(app)
+    for url in ("ftp://127.0.0.1/x", "/relative", "http:///nohost"):
+        with pytest.raises(ValueError):
+            await client.request("GET", url)
+    await client.close()
+    with pytest.raises(RuntimeError):
+        await client.request("GET", "http://127.0.0.1/echo")
+
+
+@pytest.mark.native
+@async_test
+async def test_all_kept_alive_connections_to_a_restarted_server_are_replaced():
+    client = tcp_client(timeout=2)
+    async with serve_uvicorn(app, timeout_graceful_shutdown=0.1) as port:
+        url = f"http://127.0.0.1:{port}/beats"
+        await asyncio.gather(*(client.request("GET", url) for _ in range(3)))
+        assert client.connections_opened == 3
+    async with serve_uvicorn(app, port=port):
+        response = await client.request("POST", f"http://127.0.0.1:{port}/echo", None, b"back")
+        assert response.body.endswith(b"back") and client.connections_opened == 4
+    await client.close()

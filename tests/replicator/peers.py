@@ -26,7 +26,8 @@ import time
 
 from browsercouch.api import CouchApp
 from browsercouch.errors import NotFound
-from browsercouch.replicator import Backoff, LocalEndpoint, RemoteEndpoint, app_client, tcp_client
+from browsercouch.http import app_client, tcp_client
+from browsercouch.replicator import Backoff, LocalEndpoint, RemoteEndpoint
 from browsercouch.store import Couch
 
 KINDS = ["local", "pipe", "uvicorn"]

@@ -10,6 +10,7 @@ from helpers import async_test
 
 from browsercouch.api import CouchApp
 from browsercouch.api.auth import hash_password
+from browsercouch.http import tcp_client
 from browsercouch.replicator import (
     LocalEndpoint,
     RemoteEndpoint,
@@ -17,7 +18,6 @@ from browsercouch.replicator import (
     ReplicationError,
     ReplicationOptions,
     replicate,
-    tcp_client,
 )
 from browsercouch.store import Couch
 

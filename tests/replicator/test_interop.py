@@ -24,13 +24,13 @@ import pytest
 from helpers import NODE_DIR, http
 
 from browsercouch.errors import NotFound
+from browsercouch.http import tcp_client
 from browsercouch.replicator import (
     LocalEndpoint,
     RemoteEndpoint,
     Replication,
     ReplicationOptions,
     replicate,
-    tcp_client,
 )
 from browsercouch.store import Couch
 

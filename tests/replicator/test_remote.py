@@ -10,13 +10,13 @@ from helpers import async_test
 
 from browsercouch.api import CouchApp
 from browsercouch.errors import BadRequest, NotFound, Unauthorized
+from browsercouch.http import app_client
 from browsercouch.replicator import (
     BadPeerResponse,
     LocalEndpoint,
     RemoteEndpoint,
     Replication,
     ReplicationOptions,
-    app_client,
     open_endpoint,
     replicate,
 )
