@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 
 from . import __version__, bundled
-from .api import CouchApp
-from .api.auth import format_admin_hash, hash_password, parse_admin_hash
+from .api import CouchApp, format_admin_hash, hash_password, parse_admin_hash
 from .errors import CouchError
 from .hashing import ThreadedPbkdf2
 from .http import DEFAULT_LIMITS, AccessLog, Limits, TrustedHosts, lifespan, start_server, tcp_client

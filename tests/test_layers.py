@@ -21,9 +21,10 @@ ALLOWED = {
     "hashing": set(),
     "launcher": {"bridge", "bundled"},
     "bundled": set(),
-    "bridge": {"bridge"},
+    "bridge": {"bridge", "frames"},
+    "frames": set(),
     "static": set(),
-    "browser": {"errors", "store", "api", "http", "replicator", "bridge", "browser"},
+    "browser": {"errors", "store", "api", "http", "replicator", "frames", "browser"},
     "__main__": {"cli"},
     "__init__": set(),
 }
@@ -32,8 +33,10 @@ ALLOWED = {
 RESTRICTED = {"uvicorn": set(), "js": {"browser"}, "pyodide": {"browser"}, "websockets": {"bridge"}}
 
 PUBLIC = {
-    "browsercouch.store": {"Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "validate_db_name"},
-    "browsercouch.api": {"CouchApp"},
+    "browsercouch.store": {"Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "encodings",
+                           "validate_db_name"},
+    "browsercouch.api": {"CouchApp", "PAGE_EXTENSION", "hash_password", "format_admin_hash",
+                         "parse_admin_hash", "pbkdf2_inline"},
     "browsercouch.replicator": {
         "replicate", "Replication", "ReplicationError", "ReplicationOptions", "Stats", "Backoff",
         "Endpoint", "LocalEndpoint", "RemoteEndpoint", "PeerUnavailable", "BadPeerResponse", "open_endpoint",
@@ -112,3 +115,40 @@ def test_public_names_are_pinned(module):
     assert set(mod.__all__) == PUBLIC[module]
     for name in mod.__all__:
         assert hasattr(mod, name)
+
+
+def _cross_layer_imports(path):
+    """``(layer, submodule path, imported names)`` for each import of another package of browsercouch."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package_parts = path.relative_to(PACKAGE).parts[:-1]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package_parts[: len(package_parts) - node.level + 1]
+                target = list(base) + (node.module.split(".") if node.module else [])
+            elif node.module.startswith("browsercouch."):
+                target = node.module.split(".")[1:]
+            else:
+                continue
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("browsercouch."):
+                    found.append((alias.name.split(".")[1], alias.name.split(".")[2:], []))
+            continue
+        else:
+            continue
+        if target:
+            found.append((target[0], target[1:], names))
+    return [entry for entry in found if (PACKAGE / entry[0]).is_dir() and entry[0] != _part(path)]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_other_layers_are_reached_through_their_face(path):
+    """Another package is imported as ``from ..layer import Name`` with ``Name`` in its ``__all__``, never
+    through one of its modules: what a layer does not export is its own business."""
+    for layer, submodule, names in _cross_layer_imports(path):
+        assert not submodule, f"{path.name} imports {layer}.{'.'.join(submodule)}: use browsercouch.{layer}"
+        face = set(importlib.import_module(f"browsercouch.{layer}").__all__)
+        assert set(names) <= face, f"{path.name} imports {sorted(set(names) - face)} from {layer}"

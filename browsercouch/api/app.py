@@ -51,6 +51,10 @@ class CouchApp:
         self.started = time.time()
         self.scheduler = Scheduler(couch, http_client)
 
+    def allow_origins(self, origins):
+        """Allow these web origins by CORS from now on (``"*"`` for any; none disables CORS)."""
+        self.cors = Cors(origins)
+
     @property
     def admin_party(self):
         return not self.authenticator.admins

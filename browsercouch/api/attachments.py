@@ -5,7 +5,7 @@ as stored to a client that accepts gzip, decoded to any other, and never in rang
 import re
 
 from ..errors import BadContentType, RangeNotSatisfiable
-from ..store.encodings import decode
+from ..store import encodings
 from . import multipart, system_dbs
 from .documents import _aiter, _check_ddoc_admin, _if_match
 from .messages import ChunkedResponse, JSONResponse, Response, etag_matches
@@ -38,7 +38,7 @@ async def get(req):
         if encoding in _accepted_encodings(req):
             headers.append(("Content-Encoding", encoding))
         else:
-            data = decode(encoding, data)
+            data = encodings.decode(encoding, data)
         return Response(200, data, headers=headers, content_type=att["content_type"])
     ranges = _parse_ranges(req.headers.get("range"), len(data))
     if ranges is None or len(ranges) >= MAX_RANGES:

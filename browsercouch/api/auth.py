@@ -611,6 +611,11 @@ class Authenticator:
         if password is not None:
             self._remember(self._cache_key(name, password, creds))
 
+    def clear_admins(self) -> None:
+        """No server admins from now on: an admin party until ``add_admin`` (the tab, when it starts
+        serving with other settings)."""
+        self.admins.clear()
+
     def _user_creds(self, name: str) -> tuple[Mapping, tuple[str, ...]] | None:
         """``(credentials, roles)`` for ``name`` (``couch_auth_cache:get_user_creds/2``), or ``None``."""
         doc = self._lookup_user(name)

@@ -19,7 +19,7 @@ copied into its answer):
     {"type": "ping"} -> {"type": "pong", "connections": N, "channel": true|false, "listening": true|false}
     anything else -> {"type": "error", "error": "bad_request", "reason": "..."}
 
-Bytes, over the channel (``frames.py``): one WebSocket client at a time; a newer one (right token, right
+Bytes, over the channel (``../frames.py``): one WebSocket client at a time; a newer one (right token, right
 ``Origin``) replaces it, and the old one's connections are closed. Per TCP connection the bridge sends
 ``OPEN``, then ``DATA`` read from the socket while the connection's ``SendWindow`` is open (it reads no
 more than the window allows, and stops reading when it is full: backpressure reaches the client), ``EOF``
@@ -42,7 +42,8 @@ import sys
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from . import frames, nativemessaging
+from .. import frames
+from . import nativemessaging
 
 __all__ = ["Bridge", "main"]
 

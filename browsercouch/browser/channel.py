@@ -1,4 +1,4 @@
-"""The serving page's end of the socket bridge's byte channel (``bridge/frames.py``).
+"""The serving page's end of the socket bridge's byte channel (``browsercouch/frames.py``).
 
 The bridge accepts TCP connections and forwards their bytes as frames over one WebSocket; the page hands
 every WebSocket message to ``Channel.receive`` and sends what ``Channel`` gives its ``send`` callable.
@@ -16,7 +16,7 @@ import collections
 import logging
 import time
 
-from ..bridge import frames
+from .. import frames
 from ..http import AccessLog, TrustedHosts, serve_connection
 
 __all__ = ["Channel", "ChannelStream"]

@@ -20,9 +20,7 @@ import ipaddress
 import js
 from pyodide.ffi import JsProxy, to_js
 
-from ..api import CouchApp
-from ..api.app import PAGE_EXTENSION
-from ..api.cors import Cors
+from ..api import PAGE_EXTENSION, CouchApp
 from ..http import PooledClient, open_app
 from ..store import Couch
 from .channel import Channel
@@ -76,8 +74,8 @@ class Tab:
         lists the web origins allowed by CORS (``"*"`` for any), as ``browsercouch serve --cors``;
         ``hostnames`` the names peers may reach the tab by besides its addresses (``--hostname``)."""
         self.stop_serving()
-        self.couch_app.cors = Cors(str(origin) for origin in (_to_py(cors) or ()))
-        self.couch_app.authenticator.admins.clear()
+        self.couch_app.allow_origins(str(origin) for origin in (_to_py(cors) or ()))
+        self.couch_app.authenticator.clear_admins()
         admin = _to_py(admin)
         if admin:
             self.couch_app.authenticator.add_admin(str(admin["name"]), _admin_creds(admin),

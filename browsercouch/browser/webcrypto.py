@@ -10,7 +10,7 @@ import hashlib
 import js
 from pyodide.ffi import to_js
 
-from ..api.auth import pbkdf2_inline
+from ..api import pbkdf2_inline
 
 __all__ = ["webcrypto_pbkdf2"]
 

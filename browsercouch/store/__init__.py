@@ -2,12 +2,13 @@
 
 No network and no threads here: SQLite through the stdlib ``sqlite3`` module (a file, or ``:memory:``),
 so the same code runs on CPython and in Pyodide. ``Couch`` is the set of databases of one server;
-``Database`` holds the document rules; ``revtree`` is the pure revision-tree algebra.
+``Database`` holds the document rules; ``revtree`` is the pure revision-tree algebra; ``encodings``
+says how attachments are stored compressed, as CouchDB stores them.
 """
 
-from . import revtree
+from . import encodings, revtree
 from .changes import FeedEnd
 from .couch import Couch, validate_db_name
 from .database import ChangeRow, Database
 
-__all__ = ["Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "validate_db_name"]
+__all__ = ["Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "encodings", "validate_db_name"]

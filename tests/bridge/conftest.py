@@ -1,6 +1,6 @@
 import pytest
 
-from browsercouch.bridge import frames
+from browsercouch import frames
 
 from .harness import BridgeProcess, Page
 

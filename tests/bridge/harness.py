@@ -27,7 +27,8 @@ import time
 import h11
 from websockets.asyncio.client import connect
 
-from browsercouch.bridge import EXTENSION_ID, frames
+from browsercouch import frames
+from browsercouch.bridge import EXTENSION_ID
 
 ORIGIN = f"chrome-extension://{EXTENSION_ID}"
 TIMEOUT = 10.0

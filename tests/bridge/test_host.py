@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from browsercouch.bridge import frames
+from browsercouch import frames
 
 from .harness import (
     ORIGIN,

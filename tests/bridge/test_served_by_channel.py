@@ -31,7 +31,8 @@ class ServingPage:
     async def _start(self, url):
         self._ws = await connect(url, origin=ORIGIN, compression=None, max_size=None, ping_interval=None)
         outbox = asyncio.Queue()
-        self.channel = Channel(CouchApp(self.couch), outbox.put_nowait)
+        self.app = CouchApp(self.couch)
+        self.channel = Channel(self.app, outbox.put_nowait)
 
         async def send():
             while True:
@@ -49,6 +50,7 @@ class ServingPage:
             for task in self._tasks:
                 task.cancel()
             await self._ws.close()
+            await self.app.scheduler.stop()
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(TIMEOUT)
         self._loop.call_soon_threadsafe(self._loop.stop)

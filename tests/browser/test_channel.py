@@ -1,5 +1,5 @@
 """``browser.channel``: the page's end of the bridge's byte channel, driven frame by frame as the bridge
-drives it (``bridge/frames.py``), serving the real CouchDB app. Runs on CPython and inside Pyodide; the
+drives it (``browsercouch/frames.py``), serving the real CouchDB app. Runs on CPython and inside Pyodide; the
 real bridge process and real sockets are in ``tests/bridge``."""
 
 import asyncio
@@ -7,8 +7,8 @@ import json
 
 from helpers import async_test
 
+from browsercouch import frames
 from browsercouch.api import CouchApp
-from browsercouch.bridge import frames
 from browsercouch.browser.channel import ACK_THRESHOLD, Channel
 from browsercouch.store import Couch
 

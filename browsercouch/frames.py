@@ -1,5 +1,7 @@
 """The byte channel between the socket bridge and the serving page: frames, and the flow-control window.
 
+It belongs to neither end, so it sits beside ``errors.py`` and imports nothing of browsercouch.
+
 Sans-IO, like h11: bytes in, events out, no I/O. The bridge (``host.py``, CPython) and the page's Python
 (``browsercouch.browser.channel``, Pyodide) both use it, over one WebSocket on 127.0.0.1 whose binary
 messages are frames:

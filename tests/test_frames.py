@@ -1,8 +1,8 @@
-"""``bridge.frames``: the send window's arithmetic (frames themselves: ``tests/browser/test_channel.py``)."""
+"""``browsercouch.frames``: the send window's arithmetic (frames: ``tests/browser/test_channel.py``)."""
 
 import pytest
 
-from browsercouch.bridge import frames
+from browsercouch import frames
 
 
 def test_the_window_tells_how_much_may_be_sent():
