@@ -18,7 +18,7 @@ feature, as CouchDB answers for one it lacks, rather than a document or database
 import functools
 
 from ..errors import NotImplementedFeature
-from . import attachments, changes, databases, documents, replication, server
+from . import attachments, changes, databases, documents, find, replication, server
 
 __all__ = ["ROUTES", "match", "PUBLIC", "SERVER_ADMIN", "MEMBER", "DB_ADMIN", "CREATE"]
 
@@ -42,7 +42,6 @@ def missing(feature, note=""):
     return not_implemented
 
 
-MANGO = missing("Mango (_find, _index, _explain)")
 VIEWS = missing("Querying views (_view)")
 SEARCH = missing("Full-text search (_search, _nouveau)")
 PURGE = missing("Purging (_purge, _purged_infos)")
@@ -51,11 +50,6 @@ NODE = missing("The node API (/_node/{node}/...: _config, _stats, _system, _vers
 FAUXTON = missing("Fauxton (/_utils)", "; its own web app is served by `browsercouch web`")
 
 UNSUPPORTED = [
-    (("POST",), ("{db}", "_find"), MEMBER, MANGO),
-    (("POST",), ("{db}", "_explain"), MEMBER, MANGO),
-    ((*GET, "POST"), ("{db}", "_index"), MEMBER, MANGO),
-    (("POST",), ("{db}", "_index", "_bulk_delete"), MEMBER, MANGO),
-    (("DELETE",), ("{db}", "_index", "{index*}"), MEMBER, MANGO),
     ((*GET, "POST"), ("{db}", "_design", "{ddoc}", "_view", "{view*}"), MEMBER, VIEWS),
     ((*GET, "POST"), ("{db}", "_design", "{ddoc}", "_show", "{show*}"), MEMBER,
      missing("Show functions (_show)")),
@@ -118,6 +112,12 @@ ROUTES = [
     (("POST",), ("{db}", "_bulk_docs"), MEMBER, documents.bulk_docs),
     (("POST",), ("{db}", "_bulk_get"), MEMBER, documents.bulk_get),
     (("POST",), ("{db}", "_revs_diff"), MEMBER, documents.revs_diff),
+    (("POST",), ("{db}", "_find"), MEMBER, find.find),
+    (("POST",), ("{db}", "_explain"), MEMBER, find.explain),
+    (GET, ("{db}", "_index"), MEMBER, find.list_indexes),
+    (("POST",), ("{db}", "_index"), MEMBER, find.create_index),
+    (("POST",), ("{db}", "_index", "_bulk_delete"), MEMBER, find.bulk_delete),
+    (("DELETE",), ("{db}", "_index", "{index*}"), MEMBER, find.delete_index),
     (("POST",), ("{db}", "_missing_revs"), MEMBER, documents.missing_revs),
     (GET, ("{db}", "_revs_limit"), MEMBER, databases.get_revs_limit),
     (("PUT",), ("{db}", "_revs_limit"), DB_ADMIN, databases.put_revs_limit),

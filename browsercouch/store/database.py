@@ -24,7 +24,7 @@ import uuid
 from typing import NamedTuple
 
 from ..errors import BadRequest, Conflict, CouchError, DocValidation, MissingStub, NotFound, TooLarge
-from . import revtree
+from . import find, mango_index, revtree
 from .changes import feed
 from .documents import (
     decode_attachment_data,
@@ -98,6 +98,7 @@ class Database:
         self.revs_limit = storage.get_meta("revs_limit", revtree.DEFAULT_REVS_LIMIT)
         self.security = storage.get_meta("security", {})
         self._waiters = []
+        self._index_rows = None
         self.closed = False
 
     # -- info and settings -------------------------------------------------------------------------
@@ -776,6 +777,46 @@ class Database:
             return "0-0"
         self._storage.put_local(doc_id, number + 1, _dumps(body))
         return f"0-{number + 1}"
+
+    # -- Mango queries (store/find.py, store/mango_index.py) ----------------------------------------
+
+    def _mango_rows(self):
+        if self._index_rows is None:
+            self._index_rows = mango_index.IndexRows(self._storage)
+        return self._index_rows
+
+    async def find(self, body):
+        """``POST /db/_find``: a ``find.Cursor`` (iterate it for the documents, then ``trailer()``).
+        Raises CouchDB's Mango errors for a bad body, sort or ``use_index``."""
+        return await find.find(self, self._mango_rows(), body)
+
+    def explain(self, body):
+        """``POST /db/_explain``: the plan ``find`` would follow for ``body``."""
+        return find.explain_request(self, body)
+
+    def indexes(self, limit=None, skip=0):
+        """``GET /db/_index``: ``{"total_rows", "indexes"}``."""
+        return mango_index.list_answer(self, limit, skip)
+
+    def create_index(self, body):
+        """``POST /db/_index``: ``{"result": "created"|"exists", "id", "name"}``."""
+        return mango_index.create_index(self, body)
+
+    def delete_index(self, ddoc, type_, name):
+        """``DELETE /db/_index/DDOC/TYPE/NAME``; then drops the rows no index uses any more."""
+        answer = mango_index.delete_index(self, ddoc, type_, name)
+        self.drop_unused_indexes()
+        return answer
+
+    def bulk_delete_indexes(self, body):
+        answer = mango_index.bulk_delete(self, body)
+        self.drop_unused_indexes()
+        return answer
+
+    def drop_unused_indexes(self):
+        """Drop the SQLite rows of Mango indexes no design document defines any more."""
+        signatures = {index.signature for index in mango_index.list_indexes(self) if index.type == "json"}
+        self._mango_rows().drop_unused(signatures)
 
     # -- maintenance ---------------------------------------------------------------------------------
 

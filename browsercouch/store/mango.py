@@ -59,7 +59,6 @@ in three levels plus a tie-break, which is exact for the documented ASCII order 
 """
 
 import functools
-import json
 import operator
 import re
 import unicodedata
@@ -67,7 +66,8 @@ from collections.abc import Callable
 
 from browsercouch.errors import BadRequest
 
-__all__ = ["compile_selector", "collate", "sort_key"]
+__all__ = ["compile_selector", "normalize", "compile_node", "node_to_json", "parse_field", "get_field",
+           "collate", "sort_key", "erlang_term", "NOT_FOUND", "BAD_PATH"]
 
 # ---------------------------------------------------------------------------------------------------------
 # Collation
@@ -188,8 +188,33 @@ def _raw_key(value) -> tuple:
 # Errors, as ``mango_error:info/2`` words them
 
 
+def _erlang_float(value: float) -> str:
+    """A float as Erlang's ``~w`` writes it: always a ``.`` in the mantissa, ``e-5`` not ``e-05``."""
+    mantissa, _, exponent = repr(value).partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
+
+
+def erlang_term(value) -> str:
+    """Decoded JSON as CouchDB's error reasons show it (``io_lib:format("~w")`` of its EJSON): strings are
+    binaries of UTF-8 bytes (``<<97,98>>``), objects ``{[{Key,Value}]}``."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _erlang_float(value)
+    if isinstance(value, str):
+        return "<<" + ",".join(map(str, value.encode("utf-8", "surrogatepass"))) + ">>"
+    if isinstance(value, list):
+        return "[" + ",".join(map(erlang_term, value)) + "]"
+    members = (f"{{{erlang_term(k)},{erlang_term(v)}}}" for k, v in value.items())
+    return "{[" + ",".join(members) + "]}"
+
+
 def _show(value) -> str:
-    return json.dumps(value, ensure_ascii=False, default=repr)
+    return erlang_term(value)
 
 
 def _bad_arg(op: str, arg) -> BadRequest:
@@ -360,11 +385,11 @@ def _negate(node: tuple) -> tuple:
 
 _UNESCAPED_DOT = re.compile(r"(?<!\\)\.")
 _ARRAY_INDEX = re.compile(r"[+-]?[0-9]+")
-_NOT_FOUND = object()
-_BAD_PATH = object()
+NOT_FOUND = object()
+BAD_PATH = object()
 
 
-def _parse_field(field: str) -> tuple[str, ...]:
+def parse_field(field: str) -> tuple[str, ...]:
     """A dotted field name as path parts; ``\\.`` is a literal dot and other backslashes are dropped."""
     if field == "":
         return ()
@@ -374,17 +399,17 @@ def _parse_field(field: str) -> tuple[str, ...]:
     return tuple(part.replace("\\", "") for part in parts)
 
 
-def _get_field(value, path: tuple[str, ...]):
-    """The value at ``path``, ``_NOT_FOUND`` for a missing member, ``_BAD_PATH`` for an impossible step."""
+def get_field(value, path: tuple[str, ...]):
+    """The value at ``path``, ``NOT_FOUND`` for a missing member, ``BAD_PATH`` for an impossible step."""
     for part in path:
         if isinstance(value, dict):
             if part not in value:
-                return _NOT_FOUND
+                return NOT_FOUND
             value = value[part]
         elif isinstance(value, list) and _ARRAY_INDEX.fullmatch(part) and 0 <= int(part) < len(value):
             value = value[int(part)]
         else:
-            return _BAD_PATH
+            return BAD_PATH
     return value
 
 
@@ -395,15 +420,15 @@ Matcher = Callable[[object], bool]
 
 
 def _compile_field(field: str, cond: tuple, raw: bool) -> Matcher:
-    path = _parse_field(field)
+    path = parse_field(field)
     inner = _compile(cond, raw or field == "_id")
     missing = cond == ("$exists", False)
 
     def match(value) -> bool:
-        found = _get_field(value, path)
-        if found is _NOT_FOUND:
+        found = get_field(value, path)
+        if found is NOT_FOUND:
             return missing
-        return found is not _BAD_PATH and inner(found)
+        return found is not BAD_PATH and inner(found)
 
     return match
 
@@ -551,6 +576,54 @@ def _compile(node: tuple, raw: bool) -> Matcher:
     return compiler(arg, raw)
 
 
+def normalize(selector: dict) -> tuple:
+    """Validate a non-empty Mango selector and return its normalised node ``(key, arg)`` (see the module
+    docstring), as ``mango_selector:normalize/1`` does; raises as ``compile_selector`` says."""
+    if not isinstance(selector, dict):
+        reason = f"Selector must be a JSON object, not: {_show(selector)}"
+        raise BadRequest(reason, error="invalid_selector_json")
+    node = _norm_negations(_norm_fields(_norm_ops(selector)))
+    if node[0] == "":
+        raise BadRequest("One or more conditions is missing a field name.", error="invalid_selector")
+    _check_fields(node)
+    return node
+
+
+def _check_fields(node: tuple) -> None:
+    """Refuse bad field names at normalisation, where ``compile_node`` would only meet them later."""
+    key, arg = node
+    if key in _COMBINATORS:
+        for child in arg:
+            _check_fields(child)
+    elif key == "$not":
+        _check_fields(arg)
+    elif not key.startswith("$"):
+        parse_field(key)
+        if isinstance(arg, tuple) and arg[0] in _ELEMENT_MATCHERS:
+            _check_fields(arg[1])
+
+
+def compile_node(node: tuple | None) -> Callable[[dict], bool]:
+    """A matcher for a node of ``normalize`` (``None``, the empty selector, matches everything)."""
+    if node is None:
+        return lambda doc: True
+    return _compile(node, False)
+
+
+def node_to_json(node: tuple | None):
+    """A normalised node back as JSON, as CouchDB shows a normalised selector (``_explain``, indexes)."""
+    if node is None:
+        return {}
+    key, arg = node
+    if key in _COMBINATORS:
+        return {key: [node_to_json(child) for child in arg]}
+    if key == "$not" or not key.startswith("$"):
+        return {key: node_to_json(arg)}
+    if key in _ELEMENT_MATCHERS:
+        return {key: node_to_json(arg)}
+    return {key: arg}
+
+
 def compile_selector(selector: dict) -> Callable[[dict], bool]:
     """Validate a Mango selector and return a function telling whether a document matches it.
 
@@ -559,12 +632,6 @@ def compile_selector(selector: dict) -> Callable[[dict], bool]:
     that is not an object, an unknown or unsupported operator, an operator argument of the wrong type, a
     condition without a field name, or an invalid field name; ``error`` is CouchDB's name for the problem.
     """
-    if not isinstance(selector, dict):
-        reason = f"Selector must be a JSON object, not: {_show(selector)}"
-        raise BadRequest(reason, error="invalid_selector_json")
-    if not selector:
+    if isinstance(selector, dict) and not selector:
         return lambda doc: True
-    node = _norm_negations(_norm_fields(_norm_ops(selector)))
-    if node[0] == "":
-        raise BadRequest("One or more conditions is missing a field name.", error="invalid_selector")
-    return _compile(node, False)
+    return compile_node(normalize(selector))
