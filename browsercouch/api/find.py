@@ -8,7 +8,7 @@
 import asyncio
 
 from ..errors import BadRequest, InternalError, NotFound
-from .messages import JSONResponse, StreamResponse, dumps
+from .messages import ChunkedResponse, JSONResponse, dumps
 
 # Documents per chunk of a _find answer (and per turn of the event loop).
 ROWS_PER_CHUNK = 100
@@ -23,7 +23,7 @@ async def _object_body(req):
 
 async def find(req):
     cursor = await req.db.find(await _object_body(req))
-    return StreamResponse(_find_chunks(cursor))
+    return ChunkedResponse(_find_chunks(cursor))
 
 
 async def _find_chunks(cursor):
