@@ -34,7 +34,7 @@ RESTRICTED = {"uvicorn": set(), "js": {"browser"}, "pyodide": {"browser"}, "webs
 
 PUBLIC = {
     "browsercouch.store": {"Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "encodings",
-                           "validate_db_name"},
+                           "validate_db_name", "canonical_json", "compact_json"},
     "browsercouch.api": {"CouchApp", "PAGE_EXTENSION", "hash_password", "format_admin_hash",
                          "parse_admin_hash", "pbkdf2_inline"},
     "browsercouch.replicator": {

@@ -90,7 +90,6 @@ __all__ = [
     "SESSION_TIMEOUT",
     "AUTH_CACHE_SIZE",
     "COOKIE_NAME",
-    "ADMIN_ONLY_SECURITY",
     "UserCtx",
     "ANONYMOUS",
     "Pbkdf2",
@@ -103,7 +102,6 @@ __all__ = [
     "hash_admin_password",
     "parse_basic",
     "make_session_cookie",
-    "check_session_cookie",
     "set_cookie_header",
     "clear_cookie_header",
     "check_server_admin",
@@ -138,12 +136,6 @@ REFUSAL_DELAY = 1.0
 COOKIE_NAME = "AuthSession"
 # ``[chttpd_auth] hash_algorithms``: the first signs new cookies, all are accepted.
 COOKIE_HASH_ALGORITHMS = ("sha256", "sha1")
-# The ``_security`` a CouchDB 3.x database gets by default (``[couchdb] default_security = admin_only``).
-ADMIN_ONLY_SECURITY = {
-    "admins": {"names": [], "roles": ["_admin"]},
-    "members": {"names": [], "roles": ["_admin"]},
-}
-
 # CouchDB's PRF names (``verify_prf/1``) and hashlib's.
 _PRFS = {"sha": "sha1", "sha224": "sha224", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
 _INCORRECT = "Name or password is incorrect."
@@ -419,18 +411,6 @@ def _verify_session(cookie: str, lookup_user_salt: Callable[[str], str | None], 
     if any(hmac.compare_digest(_session_mac(alg, secret, salt, data), mac) for alg in COOKIE_HASH_ALGORITHMS):
         return user, issued
     return None
-
-
-def check_session_cookie(cookie: str, lookup_user_salt: Callable[[str], str | None], secret: str, now: float,
-                         timeout: int = SESSION_TIMEOUT) -> str | None:
-    """The user name an ``AuthSession`` cookie value proves, or ``None``.
-
-    ``lookup_user_salt(name)`` gives the user's current password salt, or ``None`` for no such user. ``None``
-    when the user is unknown, the MAC is wrong (other secret, salt changed, tampered) or ``now`` is not before
-    issue time + ``timeout``. Raises ``BadRequest`` when the value is not base64url of ``name:time:mac``.
-    """
-    verified = _verify_session(cookie, lookup_user_salt, secret, now, timeout)
-    return None if verified is None else verified[0]
 
 
 def _cookie_expires(when: float) -> str:

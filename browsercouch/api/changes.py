@@ -158,7 +158,7 @@ async def changes(req):
     system_dbs.check_listing(req)
     q = ChangesQuery(req.db, req.query, await _post_body(req), req.headers)
     if q.feed == "normal":
-        etag = opaque_etag(req.db.name, req.db.instance_start_time, req.db.update_seq)
+        etag = opaque_etag(req.db.name, req.db.incarnation, req.db.update_seq)
         if etag_matches(req, etag):
             return Response(304, headers=[("ETag", etag)], content_type=None)
         return ChunkedResponse(_normal(req.db, q), headers=[("ETag", etag)])

@@ -62,8 +62,7 @@ async def view_cleanup(req):
 
 
 async def ensure_full_commit(req):
-    # Every write is committed before it is acknowledged, so there is never anything left to commit.
-    return JSONResponse({"ok": True, "instance_start_time": "0"}, status=201)
+    return JSONResponse(req.db.ensure_full_commit(), status=201)
 
 
 # A bound that was not given (``null`` is a key, so ``None`` cannot say "absent").
@@ -279,7 +278,7 @@ def _rows_for_keys(db, q):
             continue
         found = db.lookup(key) if isinstance(key, str) else None
         if found is None:
-            yield {"key": key, "error": "not_found"}
+            yield _not_found_row(key)
             continue
         rev, deleted = found
         row = {"id": key, "key": key, "value": {"rev": rev}}
@@ -290,12 +289,16 @@ def _rows_for_keys(db, q):
         yield row
 
 
+def _not_found_row(key):
+    return {"key": key, "error": "not_found"}
+
+
 def _local_row(db, key, q):
     """A ``_local`` document asked for by key: CouchDB finds those too (never in a range)."""
     try:
         doc = db.get_local(key)
     except NotFound:
-        return {"key": key, "error": "not_found"}
+        return _not_found_row(key)
     row = {"id": key, "key": key, "value": {"rev": doc["_rev"]}}
     if q.include_docs:
         row["doc"] = doc

@@ -13,6 +13,7 @@ import re
 from urllib.parse import parse_qsl, quote, unquote
 
 from ..errors import BadContentType, BadRequest, TooLarge
+from ..store import compact_json
 
 __all__ = ["Request", "Response", "JSONResponse", "ChunkedResponse", "ClientGone", "dumps", "loads",
            "opaque_etag", "etag_matches"]
@@ -34,7 +35,7 @@ _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 def dumps(value):
     """JSON as CouchDB writes it: compact, UTF-8, newline-terminated."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    return compact_json(value).encode() + b"\n"
 
 
 def loads(data, what="JSON"):

@@ -14,6 +14,7 @@ import re
 import uuid
 
 from ..errors import BadRequest
+from ..store import compact_json
 
 __all__ = ["boundary_of", "parse", "read_related", "related_parts", "mixed_parts", "byteranges_parts",
            "new_boundary"]
@@ -78,7 +79,7 @@ def related_parts(doc, attachments, boundary):
     ``"follows": true`` stubs), then each ``(name, content_type, data)``, sent as the document says they
     are stored (a ``Content-Encoding`` header for those it says are ``"encoding": "gzip"``)."""
     yield b"--%s\r\nContent-Type: application/json\r\n\r\n" % boundary.encode()
-    yield json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    yield compact_json(doc).encode()
     atts = doc.get("_attachments", {})
     for name, content_type, data in attachments:
         encoding = atts.get(name, {}).get("encoding")
@@ -98,7 +99,7 @@ def mixed_parts(entries, boundary):
         if kind == "json":
             error = b'; error="true"' if extra else b""
             yield b"Content-Type: application/json%s\r\n\r\n" % error
-            yield json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            yield compact_json(value).encode()
         else:
             inner = new_boundary()
             yield b'Content-Type: multipart/related; boundary="%s"\r\n\r\n' % inner.encode()

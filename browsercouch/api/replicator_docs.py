@@ -22,10 +22,10 @@ of ``_replicator`` (``couch_db:check_is_admin/1``), "server admin" holds ``_admi
 """
 
 import hashlib
-import json
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import Forbidden
+from ..store import canonical_json
 from . import auth
 
 __all__ = ["REPLICATOR_DB", "after_read", "check_writer", "before_update", "job_user"]
@@ -65,7 +65,7 @@ def after_read(doc, ctx, security):
         if member in shown:
             shown[member] = strip_credentials(shown[member])
     pos = doc["_rev"].split("-", 1)[0]
-    body = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    body = canonical_json(shown)
     return {"_id": doc["_id"], "_rev": f"{pos}-{hashlib.md5(body.encode()).hexdigest()}",
             **{key: value for key, value in shown.items() if key != "_id"}}
 

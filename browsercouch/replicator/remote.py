@@ -28,6 +28,7 @@ from ..errors import (
     Unauthorized,
     from_response,
 )
+from ..store import compact_json
 from .endpoint import Endpoint, tag_error
 
 __all__ = ["RemoteEndpoint", "HEARTBEAT", "FEED_TIMEOUT"]
@@ -43,10 +44,6 @@ OPEN_REVS_CONCURRENCY = 8
 # "this request was wrong": PouchDB's adapter falls back on 400 and 404; 405 and 501 are what other
 # servers answer for an unknown route.
 NO_SUCH_ENDPOINT = frozenset({400, 404, 405, 501})
-
-
-def _dumps(value):
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _seq_param(seq):
@@ -109,7 +106,7 @@ class RemoteEndpoint(Endpoint):
 
     async def _send(self, method, path, query, body, *, url=None, timeout=None, headers=None):
         target = (url or self.url + path) + (f"?{urlencode(query)}" if query else "")
-        data = None if body is None else _dumps(body)
+        data = None if body is None else compact_json(body).encode()
         headers = headers or (self._json_headers if data is not None else self._headers)
         timeout = timeout if timeout is not None else self.timeout
         try:
@@ -198,11 +195,11 @@ class RemoteEndpoint(Endpoint):
         limit = asyncio.Semaphore(OPEN_REVS_CONCURRENCY)
 
         async def one(doc_id, atts_since, revs):
-            query = {"open_revs": _dumps(revs).decode(), "revs": "true", "latest": "true"}
+            query = {"open_revs": compact_json(revs), "revs": "true", "latest": "true"}
             if attachments:
                 query["attachments"] = "true"
             elif atts_since:
-                query["atts_since"] = _dumps(atts_since).decode()
+                query["atts_since"] = compact_json(atts_since)
             async with limit:
                 rows = await self._call("GET", _doc_path(doc_id), query)
             if not isinstance(rows, list):

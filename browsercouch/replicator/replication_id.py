@@ -17,18 +17,14 @@ Pure: no I/O.
 """
 
 import hashlib
-import json
 
-__all__ = ["REPLICATION_ID_VERSION", "replication_id", "canonical_json"]
+from ..store import canonical_json
+
+__all__ = ["REPLICATION_ID_VERSION", "replication_id"]
 
 # Bump when the inputs or their encoding change: a new version orphans old checkpoints (a full re-scan,
 # never wrong data). Written into checkpoint documents as ``replication_id_version``.
 REPLICATION_ID_VERSION = 1
-
-
-def canonical_json(value):
-    """``value`` as canonical JSON bytes: sorted keys, no whitespace, UTF-8, non-ASCII kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def replication_id(source_id, target_id, *, doc_ids=None, selector=None, filter=None, query_params=None,
@@ -52,4 +48,4 @@ def replication_id(source_id, target_id, *, doc_ids=None, selector=None, filter=
         parts["query_params"] = query_params or {}
     if since is not None:
         parts["since"] = since
-    return hashlib.md5(canonical_json(parts)).hexdigest()
+    return hashlib.md5(canonical_json(parts).encode()).hexdigest()

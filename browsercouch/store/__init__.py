@@ -10,5 +10,7 @@ from . import encodings, revtree
 from .changes import FeedEnd
 from .couch import Couch, validate_db_name
 from .database import ChangeRow, Database
+from .documents import canonical_json, compact_json
 
-__all__ = ["Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "encodings", "validate_db_name"]
+__all__ = ["Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "encodings", "validate_db_name",
+           "canonical_json", "compact_json"]

@@ -27,6 +27,7 @@ from ..errors import BadRequest, Conflict, CouchError, DocValidation, MissingStu
 from . import find, mango_index, revtree
 from .changes import feed
 from .documents import (
+    compact_json,
     decode_attachment_data,
     new_rev_hash,
     parse_rev_or_400,
@@ -50,10 +51,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 PAGE_SIZE = 500
 # CouchDB's maximum revs_limit is not enforced; anything below 1 is refused.
 MIN_REVS_LIMIT = 1
-
-
-def _dumps(value):
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# CouchDB 3.x answers "0" (clustered databases have no single start time); its replicator only checks
+# that the member is there.
+INSTANCE_START_TIME = "0"
 
 
 class ChangeRow(NamedTuple):
@@ -92,7 +92,9 @@ class Database:
         self.name = name
         self._storage = storage
         self.max_document_size = max_document_size
-        self.instance_start_time = str(int(time.time() * 1_000_000))
+        # Tells this opening of the database from an earlier one of the same name (a deleted and
+        # recreated database must not match an old ETag).
+        self.incarnation = str(int(time.time() * 1_000_000))
         self.update_seq = storage.max_seq()
         self.doc_count, self.doc_del_count = storage.count_docs()
         self.revs_limit = storage.get_meta("revs_limit", revtree.DEFAULT_REVS_LIMIT)
@@ -115,9 +117,14 @@ class Database:
             "disk_format_version": 8,
             "compact_running": False,
             "cluster": {"q": 1, "n": 1, "w": 1, "r": 1},
-            "instance_start_time": "0",
+            "instance_start_time": INSTANCE_START_TIME,
             "props": {},
         }
+
+    def ensure_full_commit(self):
+        """``_ensure_full_commit``'s answer: every write is committed before it is acknowledged, so there
+        is never anything left to commit."""
+        return {"ok": True, "instance_start_time": INSTANCE_START_TIME}
 
     def _file_size(self):
         return self._storage.file_size()
@@ -513,7 +520,7 @@ class Database:
             path = self._replicated_path(meta)  # a bad _revisions fails the batch before any write
         for name in meta.get("_attachments") or ():
             validate_attachment_name(name)
-        size = len(_dumps(body))
+        size = len(compact_json(body))
         if size > self.max_document_size:
             raise TooLarge(doc_id, error="document_too_large")
         return _Incoming(doc_id, meta, body, path)
@@ -534,7 +541,7 @@ class Database:
             winner = revtree.winning_rev(edit.tree)
             deleted = edit.tree[winner].deleted
             self._storage.put_doc(edit.doc_id, self.update_seq, format_rev(winner), deleted,
-                                 _dumps(revtree.tree_to_json(edit.tree)))
+                                 compact_json(revtree.tree_to_json(edit.tree)))
             if edit.was_deleted is not None:
                 self._count(edit.was_deleted, -1)
             self._count(deleted, +1)
@@ -570,7 +577,7 @@ class Database:
         rev = path[0]
         self._fill_revpos(atts, rev[0])
         tree = revtree.stem(revtree.merge(edit.tree, path, deleted), self.revs_limit)
-        self._storage.put_rev(doc_id, format_rev(rev), _dumps(stored))
+        self._storage.put_rev(doc_id, format_rev(rev), compact_json(stored))
         edit.tree, edit.changed = tree, True
         return format_rev(rev)
 
@@ -775,7 +782,7 @@ class Database:
         if meta.get("_deleted"):
             self._storage.delete_local(doc_id)
             return "0-0"
-        self._storage.put_local(doc_id, number + 1, _dumps(body))
+        self._storage.put_local(doc_id, number + 1, compact_json(body))
         return f"0-{number + 1}"
 
     # -- Mango queries (store/find.py, store/mango_index.py) ----------------------------------------

@@ -22,6 +22,7 @@ __all__ = [
     "attachment_digest",
     "decode_attachment_data",
     "canonical_json",
+    "compact_json",
 ]
 
 # The only top-level members starting with "_" a document may have (couch_doc:transfer_fields/3).
@@ -44,8 +45,13 @@ _SPECIAL_TYPES = {
 }
 
 
+def compact_json(value):
+    """JSON as CouchDB writes it: no spaces, non-ASCII kept as is (encode as UTF-8)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value):
-    """Stable serialisation: sorted keys, no spaces (JSON.stringify is not stable; this is)."""
+    """Stable serialisation, for hashes: sorted keys, no spaces (JSON.stringify is not stable; this is)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -57,7 +57,7 @@ __all__ = [
 # as the 128-bit hex number couch_doc:parse_revid/1 makes of it.
 POSITION = re.compile(r"\+?[0-9]+")
 HEX_REVID = re.compile(r"[0-9a-fA-F]{32}")
-# CouchDB's default ``revs_limit`` and the cap it allows (couch_db.erl).
+# CouchDB's default ``revs_limit`` (couch_db.erl).
 DEFAULT_REVS_LIMIT = 1000
 
 

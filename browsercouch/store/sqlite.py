@@ -14,10 +14,11 @@ also what Pyodide ships. No threads, no pools: every call runs to completion on 
 A write is one transaction (``with storage.transaction():``) and is committed, with the WAL synced
 (``synchronous=FULL``), before the caller answers its client.
 
-In the browser the file lives in an in-memory file system that is persisted as whole-file snapshots
-(IDBFS, see ``browsercouch.browser``): ``snapshots=True`` keeps SQLite's journal in memory and skips
-syncs, and ``on_commit`` tells the persister that the file changed. Every transaction runs to completion
-without yielding to the event loop, so a snapshot taken between two event-loop steps is always consistent.
+In the browser the file lives in Emscripten's in-memory file system, and the page saves what changed in
+it to OPFS or IndexedDB (``browsercouch/browser/persist.py``): ``snapshots=True`` keeps SQLite's journal
+in memory and skips syncs, and ``on_commit`` tells the persister that the file changed. Every transaction
+runs to completion without yielding to the event loop, so a save taken between two event-loop steps is
+always consistent.
 """
 
 import json
