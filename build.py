@@ -113,11 +113,12 @@ def install_chromium():
 
 
 def web_script(name):
-    """One of web/'s build scripts (web/NAME.py), as a module; its ``RuntimeError``s become ``BuildError``s
-    where ``run_web_script`` calls it."""
+    """One of web/'s build scripts (web/NAME.py), as a module that logs and runs commands with this file's
+    ``log`` and ``run``; its ``RuntimeError``s become ``BuildError``s where ``run_web_script`` calls it."""
     spec = importlib.util.spec_from_file_location(name, ROOT / "web" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.log, module.run = log, run
     return module
 
 

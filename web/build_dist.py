@@ -1,7 +1,7 @@
 """Build ``web/dist/``: an offline Pyodide with browsercouch, from our own files. Standard library only.
 
-    python web/build_dist.py [PYTHON]     (``python build.py`` runs it as the "pyodide core" and
-                                          "pyodide dist" steps)
+``python build.py`` runs it (the "pyodide core" and "pyodide dist" steps), and gives it its ``log`` and
+``run``.
 
 ``dist/`` gets:
 
@@ -21,7 +21,6 @@ Then ``loadPyodide({indexURL: dist})`` + ``loadPackage(["browsercouch"])`` work 
 import hashlib
 import json
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -47,17 +46,11 @@ WHEELS = {
     "hypothesis": ("6.155.7", ("sortedcontainers",), ("hypothesis",)),
     "sortedcontainers": ("2.4.0", (), ("sortedcontainers",)),
 }
-OWN = ("browsercouch", ("h11",), ("browsercouch",))  # uvicorn is marked sys_platform != 'emscripten'
+# Our native-only dependencies (the bridge's websockets...) are marked sys_platform != 'emscripten'.
+OWN = ("browsercouch", ("h11",), ("browsercouch",))
 
-
-def log(message):
-    print(f"build_dist: {message}", flush=True)
-
-
-def run(*cmd, cwd=ROOT):
-    log("$ " + " ".join(str(part) for part in cmd))
-    if subprocess.run([str(part) for part in cmd], cwd=cwd).returncode != 0:
-        raise RuntimeError(f"command failed: {' '.join(str(part) for part in cmd)}")
+# build.py's ``log(message)`` and ``run(*cmd, cwd=...)``, set when it loads this script (``web_script``).
+log = run = None
 
 
 def install_npm_core():
@@ -156,7 +149,3 @@ def build(python=sys.executable):
     staging.rename(DIST)
     log(f"built {DIST}")
 
-
-if __name__ == "__main__":
-    install_npm_core()
-    build(*sys.argv[1:2])

@@ -190,9 +190,11 @@ async def test_writes_nobody_waits_for_are_saved_together_after_a_moment(tmp_pat
     persister = Persister(disk.persist, idle_delay=0.2)
     couch = Couch(str(disk.data), snapshots=True, on_change=persister.changed)
     db = couch.create_db("db")
+    # Ten batches, each giving the event loop a turn (no sleep: a loaded machine would stretch ten short
+    # sleeps past ``idle_delay`` and the test would measure its load instead).
     for i in range(10):
         db.put({"_id": f"doc{i}"})
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
     assert disk.calls == 0 and persister.dirty
     for _ in range(100):
         if not persister.dirty:
