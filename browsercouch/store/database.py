@@ -147,7 +147,7 @@ class Database:
         row = self._storage.get_doc(doc_id)
         if row is None:
             raise NotFound("missing")
-        return row[0], revtree.tree_from_json(json.loads(row[3]))
+        return row.seq, revtree.tree_from_json(json.loads(row.tree_json))
 
     def _load_body(self, doc_id, rev):
         body = self._storage.get_rev(doc_id, format_rev(rev))
@@ -358,7 +358,7 @@ class Database:
             if not isinstance(rev_strs, list):
                 raise BadRequest("Mismatch in _revs_diff: revisions must be a list")
             revs = [parse_rev_or_400(r) for r in rev_strs]
-            tree = revtree.tree_from_json(json.loads(rows[doc_id][3])) if doc_id in rows else {}
+            tree = revtree.tree_from_json(json.loads(rows[doc_id].tree_json)) if doc_id in rows else {}
             missing, ancestors = revtree.revs_diff(tree, revs)
             if tree:  # couch_key_tree:find_missing/2 answers in tree order, lowest revision first
                 missing = sorted(missing)
@@ -387,7 +387,7 @@ class Database:
     def lookup(self, doc_id):
         """``(winner_rev_str, deleted)`` of ``doc_id``, or ``None``, for ``_all_docs`` with ``keys``."""
         row = self._storage.get_doc(doc_id)
-        return None if row is None else (row[1], bool(row[2]))
+        return None if row is None else (row.winner, bool(row.deleted))
 
     def changes(self, since=0, **options):
         """The ``_changes`` pass after ``since``: an async generator of rows ending with a ``FeedEnd``
@@ -406,9 +406,9 @@ class Database:
             for doc_id, seq, winner, deleted, tree_json in rows:
                 tree = revtree.tree_from_json(json.loads(tree_json))
                 yield ChangeRow(doc_id, seq, winner, bool(deleted), tree)
+                since = seq
             if len(rows) < page:
                 return
-            since = rows[-1][1]
             remaining = remaining - len(rows) if remaining > 0 else remaining
 
     def local_docs(self):
@@ -528,7 +528,7 @@ class Database:
     def _open_edits(self, doc_ids):
         rows = self._storage.get_docs(set(doc_ids))
         return {
-            doc_id: _Edit(doc_id, revtree.tree_from_json(json.loads(row[3])), bool(row[2]))
+            doc_id: _Edit(doc_id, revtree.tree_from_json(json.loads(row.tree_json)), bool(row.deleted))
             for doc_id, row in rows.items()
         }
 
@@ -757,8 +757,8 @@ class Database:
         row = self._storage.get_local(doc_id)
         if row is None:
             raise NotFound("missing")
-        doc = {"_id": doc_id, "_rev": f"0-{row[0]}"}
-        doc.update(json.loads(row[1]))
+        doc = {"_id": doc_id, "_rev": f"0-{row.rev}"}
+        doc.update(json.loads(row.body_json))
         return doc
 
     def put_local(self, doc):

@@ -24,10 +24,28 @@ always consistent.
 import json
 import sqlite3
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from ..errors import NotFound
 
-__all__ = ["Storage"]
+__all__ = ["Storage", "DocRow", "LocalRow"]
+
+
+class DocRow(NamedTuple):
+    """A document's row: the seq of its last change, its winning revision, whether that is deleted (0 or
+    1), and its whole revision tree as JSON."""
+
+    seq: int
+    winner: str
+    deleted: int
+    tree_json: str
+
+
+class LocalRow(NamedTuple):
+    """A ``_local`` document's row: its revision number and its body as JSON."""
+
+    rev: int
+    body_json: str
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -198,18 +216,19 @@ class Storage:
         self.conn.execute(PUT_META, {"key": key, "value": json.dumps(value)})
 
     def get_doc(self, doc_id):
-        """``(seq, winner, deleted, tree_json)`` or ``None``."""
-        return self.conn.execute(GET_DOC, {"id": doc_id}).fetchone()
+        """The ``DocRow`` of ``doc_id``, or ``None``."""
+        row = self.conn.execute(GET_DOC, {"id": doc_id}).fetchone()
+        return None if row is None else DocRow(*row)
 
     def get_docs(self, doc_ids):
-        """``{id: (seq, winner, deleted, tree_json)}`` for those of ``doc_ids`` that exist."""
+        """``{id: DocRow}`` for those of ``doc_ids`` that exist."""
         found = {}
         ids = list(doc_ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             sql = GET_DOCS.format(marks=",".join("?" * len(chunk)))
             for doc_id, *rest in self.conn.execute(sql, chunk):
-                found[doc_id] = tuple(rest)
+                found[doc_id] = DocRow(*rest)
         return found
 
     def put_doc(self, doc_id, seq, winner, deleted, tree_json):
@@ -296,8 +315,9 @@ class Storage:
         return self.conn.execute(ALL_TREES)
 
     def get_local(self, doc_id):
-        """``(rev_number, body_json)`` or ``None``."""
-        return self.conn.execute(GET_LOCAL, {"id": doc_id}).fetchone()
+        """The ``LocalRow`` of ``doc_id``, or ``None``."""
+        row = self.conn.execute(GET_LOCAL, {"id": doc_id}).fetchone()
+        return None if row is None else LocalRow(*row)
 
     def put_local(self, doc_id, rev, body_json):
         self.conn.execute(PUT_LOCAL, {"id": doc_id, "rev": rev, "body": body_json})
