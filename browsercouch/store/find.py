@@ -424,12 +424,12 @@ def _end_key(ranges):
 
 class Plan(NamedTuple):
     """The chosen ``index`` (``None`` when ``_explain`` finds none) and its ``ranges`` (``[EMPTY]`` for
-    no rows), with what ``_explain`` reports about the others."""
+    no rows), with what ``_explain`` needs to report about the others (``trace``)."""
 
     query: Query
     index: Index | None
     ranges: list
-    candidates: list
+    trace: tuple
 
 
 def _ddoc_id(name):
@@ -463,7 +463,7 @@ def plan(indexes, query, *, explaining=False):
         if not explaining:
             raise BadRequest("No index exists for this sort, try indexing by the sort fields.",
                              error="no_usable_index")
-        return Plan(query, None, [], _candidates(trace, [], [], None, [], query.fields))
+        return Plan(query, None, [], (trace, [], [], []))
     chosen = _by_use_index(usable, query.use_index)
     if not chosen:
         if not (query.allow_fallback or (not query.use_index and len(usable) > 1)):
@@ -481,7 +481,7 @@ def plan(indexes, query, *, explaining=False):
     index, ranges = composited[0][0], composited[0][1]
     if EMPTY in ranges or _is_noop(node):
         ranges = [EMPTY]
-    return Plan(query, index, ranges, _candidates(trace, chosen, of_type, index, composited, query.fields))
+    return Plan(query, index, ranges, (trace, chosen, of_type, composited))
 
 
 def _is_noop(node):
@@ -612,7 +612,7 @@ def explain(db_name, plan_):
         "limit": query.limit,
         "skip": query.skip,
         "fields": query.fields or [],
-        "index_candidates": plan_.candidates,
+        "index_candidates": _candidates(*plan_.trace[:3], plan_.index, plan_.trace[3], query.fields),
         "selector_hints": [_selector_hints(query.selector)],
     }
     if plan_.index is not None:
@@ -708,11 +708,7 @@ class Cursor:
         matches = compile_node(query.selector)
         covering = _covers(plan_.index, _required_fields(query))
         skip, limit = query.skip, query.limit
-        for key, doc_id, values in self._scan(self._resume):
-            self.stats.keys += 1
-            doc = self._derive(doc_id, values) if covering else self._load(doc_id)
-            if doc is None or not matches(doc) or doc_id.startswith("_design/"):
-                continue
+        for key, doc_id, doc in self._matches(matches, covering):
             if limit <= 0:  # CouchDB stops at the first match past the limit, and counts what it read
                 return
             self.bookmark = encode_bookmark(key, doc_id)
@@ -722,6 +718,33 @@ class Cursor:
             limit -= 1
             self.stats.returned += 1
             yield extract_fields(doc, query.fields)
+
+    def _matches(self, matches, covering):
+        """``(key, doc_id, doc)`` of the matching rows, counted as CouchDB counts them: its shard adds
+        what it examined to the next row it sends, and the coordinator drops design documents' rows,
+        with what they carry. With ``r`` above 1 the shard sends every row without its document, and the
+        coordinator reads the documents (``total_quorum_docs_examined``)."""
+        quorum = self._plan.query.r > 1 and not covering
+        keys = docs = 0
+        for key, doc_id, values in self._scan(self._resume):
+            keys += 1
+            doc = self._derive(doc_id, values) if covering else self._load(doc_id)
+            docs += doc is not None and not covering and not quorum
+            if not quorum and (doc is None or not matches(doc)):
+                continue
+            if doc_id.startswith("_design/"):
+                keys = docs = 0
+                continue
+            self.stats.keys, self.stats.docs = self.stats.keys + keys, self.stats.docs + docs
+            keys = docs = 0
+            if quorum:
+                if doc is None:
+                    continue
+                self.stats.quorum_docs += 1
+                if not matches(doc):
+                    continue
+            yield key, doc_id, doc
+        self.stats.keys, self.stats.docs = self.stats.keys + keys, self.stats.docs + docs
 
     def _scan(self, resume):
         """``(bookmark key, doc_id, index values)`` of the range in index order; from a bookmark, the
@@ -767,14 +790,9 @@ class Cursor:
     def _load(self, doc_id):
         query = self._plan.query
         try:
-            doc = self._db.get(doc_id, conflicts=query.conflicts and query.r == 1)
+            return self._db.get(doc_id, conflicts=query.conflicts and query.r == 1)
         except NotFound:
             return None
-        if query.r > 1:
-            self.stats.quorum_docs += 1
-        else:
-            self.stats.docs += 1
-        return doc
 
     def trailer(self):
         """``bookmark``, ``execution_stats`` and ``warning``, as CouchDB adds them after the rows."""

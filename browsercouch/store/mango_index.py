@@ -96,6 +96,9 @@ class Index(NamedTuple):
     partial: tuple | None
     partial_json: dict | None
 
+    def __hash__(self):
+        return hash((self.ddoc, self.name, self.type))
+
     @property
     def columns(self):
         return [name for name, _ in self.fields]
