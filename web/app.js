@@ -1,6 +1,7 @@
 // The browsercouch web app: a Fauxton-like database browser and a replication panel over one `couch`
-// (see couch.js). By default browsercouch runs in this tab; `?remote=http://host:port` browses that
-// CouchDB instead. Once ready, `window.browsercouch = {couch}` (tests and benchmarks drive it).
+// (see couch.js). By default browsercouch runs in this tab, and pairs with other browsers over WebRTC
+// (webrtc.js); `?remote=http://host:port` browses that CouchDB instead. Once ready,
+// `window.browsercouch = {couch, peers}` (tests and benchmarks drive it; `peers` only in this tab).
 
 import { HttpCouch, startTabCouch } from "./couch.js";
 import { byId, callJson, describeError } from "./ui/dom.js";
@@ -8,6 +9,8 @@ import { createDatabasesPanel } from "./ui/databases.js";
 import { createDocumentsPanel } from "./ui/documents.js";
 import { createQueriesPanel } from "./ui/queries.js";
 import { createReplicationPanel } from "./ui/replication.js";
+import { createWebrtcPanel } from "./ui/webrtc.js";
+import { PeerLinks } from "./webrtc.js";
 
 const status = byId("status");
 const loadProgress = byId("load-progress");
@@ -64,6 +67,14 @@ async function showVersion() {
   byId("version").textContent = (await response.json()).packages.browsercouch.version;
 }
 
+// WebRTC links of this tab's browsercouch: their frames travel between the page and its worker.
+function startPeers(couch) {
+  const peers = new PeerLinks(couch.port, couch.info.uuid);
+  couch.onPeerMessage = (data) => peers.fromWorker(data);
+  createWebrtcPanel(peers);
+  return peers;
+}
+
 function describeBackend(couch) {
   if (couch instanceof HttpCouch) return couch.baseUrl;
   return couch.info?.storage ? `browsercouch in this tab (${couch.info.storage})` : "browsercouch in this tab";
@@ -72,7 +83,7 @@ function describeBackend(couch) {
 try {
   const [couch] = await Promise.all([connect(), showVersion()]);
   await startApp(couch);
-  window.browsercouch = { couch };
+  window.browsercouch = { couch, peers: couch instanceof HttpCouch ? null : startPeers(couch) };
   loadProgress.value = 100;
   loadProgress.hidden = true;
   byId("backend").textContent = describeBackend(couch);

@@ -11,6 +11,9 @@ It is the browsercouch extension, unpacked (``browsercouch/bundled.py`` finds it
   (``app/couch-worker.js``) that the extension's offscreen document hands the listening socket to: the
   databases a user browses there are exactly the ones served to peers. ``browsercouch web`` serves this
   same ``app/`` over HTTP;
+- ``app/vendor/qrcode.mjs``: the QR code generator the WebRTC pairing shows its codes with, npm's
+  ``qrcode-generator`` (MIT; the notice is in the file), installed with the Pyodide core from
+  ``web/package.json``;
 - ``app/dist/``: ``web/dist`` (``build_dist.py``, built first) cut down to what the app loads:
   ``loadPackage(["browsercouch"])`` and its dependencies in the lock, so none of the test-only wheels.
 
@@ -37,6 +40,8 @@ FILE_PATTERNS = ("*.html", "*.js", "*.css")
 APP_DIRS = ("ui",)
 # What the app loads (web/couch-worker.js); the dist keeps it and what it depends on.
 APP_PACKAGES = ("browsercouch",)
+# npm modules the app imports, installed in web/node_modules: (module file, name in app/vendor/).
+VENDOR = ((WEB / "node_modules" / "qrcode-generator" / "dist" / "qrcode.mjs", "qrcode.mjs"),)
 # build.py's stamp of the Pyodide dist step: it changes whenever the dist is rebuilt.
 DIST_STAMP = DIST / ".browsercouch-build-stamp"
 # Chrome's manifest version: one to four dot-separated integers; anything after them goes in version_name.
@@ -53,7 +58,8 @@ def _files(directory):
 def sources():
     """The files the bundle depends on, relative to the repository (for a build step's stamp). For
     web/dist, build.py's stamp stands for its 16 MB."""
-    paths = [*_files(SOURCE), SOURCE / "manifest.json", *_files(WEB), VERSION_FILE, DIST_STAMP]
+    paths = [*_files(SOURCE), SOURCE / "manifest.json", *_files(WEB), VERSION_FILE, DIST_STAMP,
+             WEB / "package-lock.json"]
     for directory in APP_DIRS:
         paths += sorted(path for path in (WEB / directory).rglob("*")
                         if path.is_file() and not path.name.startswith((".", "_")))
@@ -122,6 +128,11 @@ def build():
         shutil.copy2(path, staging / "app" / path.name)
     for name in APP_DIRS:
         shutil.copytree(WEB / name, staging / "app" / name, ignore=shutil.ignore_patterns(".*", "_*"))
+    (staging / "app" / "vendor").mkdir()
+    for path, name in VENDOR:
+        if not path.exists():
+            raise RuntimeError(f"{path.relative_to(ROOT)} is missing: run `python build.py` first")
+        shutil.copy2(path, staging / "app" / "vendor" / name)
     copy_dist(staging / "app" / "dist")
     shutil.rmtree(BUNDLE, ignore_errors=True)
     staging.rename(BUNDLE)

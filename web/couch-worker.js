@@ -5,6 +5,9 @@
 // started by couch.js's hostFileWriter), {type: "request", id, method, path, headers, body:
 // Uint8Array|null}; from the extension's serving page also {type: "serve", channel, admin: {name,
 // password}|null, cors: [origin], hostnames: [name]} (serving.js) and {type: "stop-serving"}.
+// From a page with WebRTC links (webrtc.js): {type: "rtc-open", link, peer}, {type: "rtc-frame", link,
+// direction, data: ArrayBuffer}, {type: "rtc-closed", link}; back to that page {type: "rtc-send", link,
+// direction, data: ArrayBuffer} (browsercouch/browser/peers.py serves and sends over them).
 // Messages to the pages: {type: "progress", stage, percent} while loading, then {type: "ready", uuid,
 // storage, timings} or {type: "failed", error}; {type: "response", id, status, headers, body} or
 // {type: "response", id, error} for each request. To the serving page: {type: "serving"}, {type:
@@ -127,8 +130,21 @@ async function serve(port, data) {
   }
 }
 
+// A WebRTC link's messages: Python serves and sends over it; its frames go back to the page that owns it.
+async function peerMessage(port, data) {
+  const { tab } = await ready;
+  if (data.type === "rtc-frame") tab.peer_receive(data.link, data.direction, new Uint8Array(data.data));
+  else if (data.type === "rtc-closed") tab.peer_closed(data.link);
+  else {
+    tab.peer_open(data.link, data.peer, (direction, bytes) => {
+      port.postMessage({ type: "rtc-send", link: data.link, direction, data: bytes.buffer }, [bytes.buffer]);
+    });
+  }
+}
+
 async function answer(port, data, transferred) {
   if (data.type === "writer") return opfs.addWriter(transferred[0]);
+  if (data.type.startsWith("rtc-")) return peerMessage(port, data);
   if (data.type === "serve") return serve(port, data);
   if (data.type === "stop-serving") return stop();
   if (data.type !== "request") return;

@@ -57,12 +57,14 @@ export function startTabCouch({ onProgress = () => {}, workerUrl = new URL("./co
   hostFileWriter(port);
   const pending = new Map();
   let nextId = 1;
+  let couch = null;
   return new Promise((resolve, reject) => {
     worker.onerror = (event) => reject(new Error(event.message || "the browsercouch worker failed to start"));
     port.onmessage = ({ data }) => {
       if (data.type === "progress") onProgress(data);
       else if (data.type === "failed") reject(new Error(data.error));
-      else if (data.type === "ready") resolve(new TabCouch(port, pending, () => nextId++, data));
+      else if (data.type === "ready") resolve(couch = new TabCouch(port, pending, () => nextId++, data));
+      else if (data.type === "rtc-send") couch?.onPeerMessage?.(data);
       else if (data.type === "response") {
         const { resolve: done, reject: fail } = pending.get(data.id);
         pending.delete(data.id);
@@ -92,6 +94,7 @@ class TabCouch {
     this.newId = newId;
     this.info = info;
     this.name = "this browser";
+    this.onPeerMessage = null; // set by the page's WebRTC links (webrtc.js) to get their frames
   }
 
   request(method, path, { headers = {}, body } = {}) {

@@ -30,23 +30,30 @@ LOG_LINES = 50
 READ_SIZE = frames.WINDOW
 # Consumed bytes the page acknowledges at once: one ACK frame per quarter window, not one per read (a
 # small request needs none). The bridge's window never stalls on it: while the page waits for bytes,
-# fewer than this are unacknowledged, so the bridge may still send.
+# fewer than this are unacknowledged, so the bridge may still send. (A channel with a smaller window
+# acknowledges every quarter of its own.)
 ACK_THRESHOLD = frames.WINDOW // 4
 
 
 class ChannelStream:
-    """One bridged TCP connection as a byte stream (see ``browsercouch.http.streams``)."""
+    """One connection of a byte channel as a byte stream (see ``browsercouch.http.streams``).
 
-    def __init__(self, conn, send):
+    ``max_chunk`` is the largest DATA payload sent, ``window`` the bytes in flight allowed (both sides of
+    a channel use the same); ``forget(conn)`` is called once the connection is gone.
+    """
+
+    def __init__(self, conn, send, *, max_chunk=frames.MAX_CHUNK, window=frames.WINDOW, forget=None):
         self.conn = conn
         self._send = send
+        self._max_chunk = max_chunk
+        self._forget = forget
         self._chunks = collections.deque()
         self._unacked = 0  # bytes read() returned and not acknowledged yet
         self._readable = asyncio.Event()
         self._eof = False  # the client will send nothing more
         self._gone = False  # the connection is closed (by either side)
         self._eof_sent = False
-        self.window = frames.SendWindow()
+        self.window = frames.SendWindow(window)
         self._writable = asyncio.Event()
         self._writable.set()
 
@@ -71,6 +78,8 @@ class ChannelStream:
         self._gone = self._eof = True
         self._readable.set()
         self._writable.set()
+        if self._forget is not None:
+            self._forget(self.conn)
 
     # -- the byte-stream interface ---------------------------------------------------------------------
 
@@ -94,7 +103,7 @@ class ChannelStream:
                 size += len(parts[-1])
             chunk = b"".join(parts)
         self._unacked += len(chunk)
-        if self._unacked >= ACK_THRESHOLD and not self._gone:
+        if self._unacked >= self.window.size // 4 and not self._gone:
             self._send(frames.ack_frame(self.conn, self._unacked))
             self._unacked = 0
         return chunk
@@ -108,8 +117,8 @@ class ChannelStream:
                 self._writable.clear()
                 await self._writable.wait()
             if self._gone or self._eof_sent:
-                raise ConnectionResetError("the bridged connection is closed")
-            size = min(frames.MAX_CHUNK, self.window.available)
+                raise ConnectionResetError("the channel's connection is closed")
+            size = min(self._max_chunk, self.window.available)
             chunk, view = view[:size], view[size:]
             self.window.sent(len(chunk))
             self._send(frames.encode(frames.DATA, self.conn, chunk))
@@ -125,19 +134,40 @@ class ChannelStream:
         self.lost()
 
 
+def deliver(streams, frame):
+    """Hand a DATA, EOF, ACK or CLOSE ``frame`` to its stream in ``streams`` (conn -> ``ChannelStream``)."""
+    stream = streams.get(frame.conn)
+    if stream is None:
+        return  # a frame that crossed our CLOSE on the wire
+    if frame.kind == frames.DATA:
+        stream.feed(frame.payload)
+    elif frame.kind == frames.EOF:
+        stream.feed_eof()
+    elif frame.kind == frames.ACK:
+        stream.acked(frame.acked())
+    else:
+        streams.pop(frame.conn, None)
+        stream.lost()
+
+
 class Channel:
     """All connections of one byte channel, served by the ASGI ``app``.
 
     ``send(message: bytes)`` sends one WebSocket message to the bridge; ``receive(message)`` takes one
     from it. ``close()`` ends every connection (the WebSocket is gone). ``accept(peer, local)`` may refuse
     a new connection (it is closed at once). ``hostnames`` are names the tab is reached by besides its
-    addresses (``--hostname``).
+    addresses (``--hostname``). ``addresses`` fixes every connection's ``(peer, local)`` where OPEN frames
+    come from an untrusted peer (WebRTC) rather than the bridge; ``max_chunk`` and ``window`` are the
+    frame size and flow-control window of the channel (``frames.py``'s by default).
     """
 
-    def __init__(self, app, send, *, limits=None, accept=None, hostnames=()):
+    def __init__(self, app, send, *, limits=None, accept=None, hostnames=(), addresses=None,
+                 max_chunk=frames.MAX_CHUNK, window=frames.WINDOW):
         self._app = AccessLog(TrustedHosts(app, hostnames), on_line=self._log_line)
         self._send = send
         self._accept = accept or (lambda peer, local: True)
+        self._addresses = addresses  # (peer, local) OPEN frames may not choose: they come from a peer
+        self._stream_options = {"max_chunk": max_chunk, "window": window}
         self._serve_options = {} if limits is None else {"limits": limits}
         self._streams = {}
         self._tasks = set()
@@ -152,25 +182,14 @@ class Channel:
         if frame.kind == frames.OPEN:
             self._open(frame)
             return
-        stream = self._streams.get(frame.conn)
-        if stream is None:
-            return  # a frame that crossed our CLOSE on the wire
-        if frame.kind == frames.DATA:
-            stream.feed(frame.payload)
-        elif frame.kind == frames.EOF:
-            stream.feed_eof()
-        elif frame.kind == frames.ACK:
-            stream.acked(frame.acked())
-        else:
-            self._streams.pop(frame.conn, None)
-            stream.lost()
+        deliver(self._streams, frame)
 
     def _open(self, frame):
-        peer, local = frame.open_info()
-        if self.closed or not self._accept(peer, local):
+        peer, local = self._addresses or frame.open_info()
+        if self.closed or frame.conn in self._streams or not self._accept(peer, local):
             self._send(frames.encode(frames.CLOSE, frame.conn))
             return
-        stream = self._streams[frame.conn] = ChannelStream(frame.conn, self._send)
+        stream = self._streams[frame.conn] = ChannelStream(frame.conn, self._send, **self._stream_options)
         self.connections_total += 1
         task = asyncio.ensure_future(self._serve(stream, peer, local))
         self._tasks.add(task)

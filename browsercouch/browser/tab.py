@@ -4,14 +4,18 @@
     response = await tab.request(method, path, headers, body)   # {status, headers, body: Uint8Array}
     tab.serve(send, admin, cors, hostnames)  # serve the socket bridge's connections (send: WebSocket.send)
     tab.receive(message)        # each WebSocket message from the bridge
+    tab.peer_open(link, uuid, send)   # a WebRTC link to browser ``uuid``; send(direction, bytes)
+    tab.peer_receive(link, direction, message)   # each of its data channels' messages
+    tab.peer_closed(link)       # the link is gone
 
 The databases live under ``data_dir`` in Emscripten's memory file system (loaded by the page from OPFS
 or IndexedDB); every write is acknowledged only after ``persist`` saved it (``persist.py``).
 Requests go through the same HTTP driver as a network peer's would (h11 over a memory pipe), so the page
 sees exactly what a CouchDB client sees; they are its owner's and count as a server admin's. Network
 peers come through the bridge (``channel.py``) and must log in once an admin is set. Remote peers are
-reached with ``fetch`` (``fetch.py``). Passwords are checked with WebCrypto (``webcrypto.py``), off the
-interpreter's thread, so a peer sending wrong passwords cannot stall the tab.
+reached with ``fetch`` (``fetch.py``), and other browsers over WebRTC links the page pairs (``peers.py``).
+Passwords are checked with WebCrypto (``webcrypto.py``), off the interpreter's thread, so a peer sending
+wrong passwords cannot stall the tab.
 """
 
 import asyncio
@@ -26,6 +30,7 @@ from ..store import Couch
 from .channel import Channel
 from .fetch import FetchClient
 from .loop import batch_call_soon
+from .peers import PeerLink, PeerRouter
 from .persist import Persister, acknowledge_after_persist
 from .webcrypto import webcrypto_pbkdf2
 
@@ -56,12 +61,14 @@ class Tab:
     """One tab's server: ``couch`` (the store), ``couch_app`` (the CouchDB API), ``app`` (the same, with
     writes acknowledged once persisted), ``persister`` and, while serving, ``channel``."""
 
-    def __init__(self, couch, couch_app, persister):
+    def __init__(self, couch, couch_app, persister, peer_links):
         self.couch = couch
         self.couch_app = couch_app
         self.app = acknowledge_after_persist(couch_app, persister)
         self.persister = persister
         self.channel = None
+        self._links = {}  # link id -> PeerLink
+        self._peer_links = peer_links  # peer uuid -> its latest PeerLink (the router's view)
         self._client = PooledClient(self._connect_page)
 
     async def _connect_page(self, scheme, host, port):
@@ -98,6 +105,39 @@ class Tab:
         if channel is not None:
             asyncio.ensure_future(channel.close())
 
+    def peer_open(self, link, peer_uuid, send):
+        """A WebRTC link ``link`` (an id) to the browser whose server uuid is ``peer_uuid`` has a channel
+        open; ``send(direction, message)`` sends a Uint8Array on the ``"requests"`` or ``"served"``
+        channel. Replaces any older link to that peer."""
+        peer_uuid = str(peer_uuid)
+        opened = PeerLink(self.app, self.uuid, peer_uuid,
+                          lambda message: send("requests", to_js(message)),
+                          lambda message: send("served", to_js(message)))
+        self._links[str(link)] = opened
+        old = self._peer_links.get(peer_uuid)
+        self._peer_links[peer_uuid] = opened
+        if old is not None:
+            asyncio.ensure_future(old.close())
+
+    def peer_receive(self, link, direction, message):
+        """One message from a data channel of ``link``."""
+        opened = self._links.get(str(link))
+        if opened is not None:
+            opened.receive(str(direction), _to_py(message))
+
+    def peer_closed(self, link):
+        """The page closed ``link``: its connections end; requests to the peer fail until it pairs again."""
+        closed = self._links.pop(str(link), None)
+        if closed is None:
+            return
+        if self._peer_links.get(closed.peer_uuid) is closed:
+            del self._peer_links[closed.peer_uuid]
+        asyncio.ensure_future(closed.close())
+
+    def peers(self):
+        """The WebRTC links, as the page shows them."""
+        return _to_js([{"link": link, **opened.stats()} for link, opened in self._links.items()])
+
     @property
     def uuid(self):
         return self.couch.uuid
@@ -123,6 +163,7 @@ async def open_tab(data_dir, persist):
     batch_call_soon(asyncio.get_running_loop())
     persister = Persister(persist)
     couch = Couch(str(data_dir), snapshots=True, on_change=persister.changed)
-    couch_app = CouchApp(couch, http_client=FetchClient(), pbkdf2=webcrypto_pbkdf2)
+    peer_links = {}
+    couch_app = CouchApp(couch, http_client=PeerRouter(FetchClient(), peer_links), pbkdf2=webcrypto_pbkdf2)
     await persister.flush()
-    return Tab(couch, couch_app, persister)
+    return Tab(couch, couch_app, persister, peer_links)

@@ -50,14 +50,22 @@ window.browsercouch.couch.request(method, path, {
 
 
 class App:
-    def __init__(self, web_url, profile):
+    """``flags`` go to Chromium; ``permissions`` (CDP ``Browser.grantPermissions`` names) are granted to the
+    app's origin before it loads."""
+
+    def __init__(self, web_url, profile, flags=(), permissions=()):
         self.web_url = web_url
         self.profile = profile
+        self.flags = tuple(flags)
+        self.permissions = list(permissions)
         self.browser = None
         self.ready_seconds = None
 
     def open(self):
-        self.browser = chromium.launch(self.profile)
+        self.browser = chromium.launch(self.profile, *self.flags)
+        if self.permissions:
+            self.browser.execute_cdp_cmd("Browser.grantPermissions", {
+                "origin": self.web_url.rstrip("/"), "permissions": self.permissions})
         started = time.monotonic()
         self.browser.get(self.web_url + "index.html")
         deadline = started + READY_TIMEOUT
