@@ -424,6 +424,37 @@ class Database:
         """How many documents changed after ``seq`` (each counts once, at its latest change)."""
         return self._storage.count_after_seq(seq)
 
+    def winning_docs(self, start=None, end=None, *, descending=False):
+        """Yield ``(id, doc)`` of the live documents from ``start`` to ``end`` (inclusive, ``None`` for
+        open) in id order, each its winning revision as ``get`` renders it without options; read from
+        SQLite a page at a time with their bodies (Mango's ``_all_docs`` scans)."""
+        resuming = False
+        while True:
+            rows = self._storage.winners(start, end, descending, PAGE_SIZE, resuming)
+            for doc_id, winner, body in rows:
+                yield doc_id, self._plain_doc(doc_id, winner, body)
+            if len(rows) < PAGE_SIZE:
+                return
+            start, resuming = rows[-1][0], True
+
+    def changed_docs(self, since, limit):
+        """``[(id, seq, doc or None)]`` of up to ``limit`` documents changed after ``since``, in seq order:
+        the winning revision as ``winning_docs`` renders it, ``None`` for a deleted document (Mango index
+        updates)."""
+        return [(doc_id, seq, None if deleted or body is None else self._plain_doc(doc_id, winner, body))
+                for doc_id, seq, deleted, winner, body in self._storage.changed_winners(since, limit)]
+
+    def _plain_doc(self, doc_id, winner, body_json):
+        body = json.loads(body_json)
+        doc = {"_id": doc_id, "_rev": winner}
+        attachments = body.pop("_attachments", None)
+        doc.update(body)
+        if attachments:
+            doc["_attachments"] = {name: {"content_type": att["content_type"], "revpos": att["revpos"],
+                                          "digest": att["digest"], "length": att["length"], "stub": True}
+                                   for name, att in attachments.items()}
+        return doc
+
     def doc_at(self, doc_id, tree, **options):
         """The winning revision of ``doc_id`` rendered for ``include_docs`` (deleted ones included)."""
         rev = revtree.winning_rev(tree)

@@ -726,9 +726,10 @@ class Cursor:
         coordinator reads the documents (``total_quorum_docs_examined``)."""
         quorum = self._plan.query.r > 1 and not covering
         keys = docs = 0
-        for key, doc_id, values in self._scan(self._resume):
+        for key, doc_id, values, doc in self._scan(self._resume):
             keys += 1
-            doc = self._derive(doc_id, values) if covering else self._load(doc_id)
+            if doc is None:
+                doc = self._derive(doc_id, values) if covering else self._load(doc_id)
             docs += doc is not None and not covering and not quorum
             if not quorum and (doc is None or not matches(doc)):
                 continue
@@ -747,8 +748,9 @@ class Cursor:
         self.stats.keys, self.stats.docs = self.stats.keys + keys, self.stats.docs + docs
 
     def _scan(self, resume):
-        """``(bookmark key, doc_id, index values)`` of the range in index order; from a bookmark, the
-        row it names is skipped (``mango_json_bookmark:update_args/2``: skip + 1)."""
+        """``(bookmark key, doc_id, index values, doc or None)`` of the range in index order (the document
+        when the scan read it already); from a bookmark, the row it names is skipped (skip + 1, as
+        ``mango_json_bookmark:update_args/2`` does)."""
         plan_ = self._plan
         descending = bool(plan_.query.sort) and plan_.query.sort[0][1] == "desc"
         if plan_.index.type == "special":
@@ -768,8 +770,12 @@ class Cursor:
             start, end = end, start
         if resume is not None:
             start = resume[1]
-        for doc_id, _ in self._db.all_docs(start_key=start, end_key=end, descending=descending):
-            yield doc_id, doc_id, None
+        if self._plan.query.conflicts:  # the documents' trees are needed: read them one by one
+            for doc_id, _ in self._db.all_docs(start_key=start, end_key=end, descending=descending):
+                yield doc_id, doc_id, None, None
+            return
+        for doc_id, doc in self._db.winning_docs(start, end, descending=descending):
+            yield doc_id, doc_id, None, doc
 
     def _json_scan(self, descending, resume):
         ranges = self._plan.ranges
@@ -778,7 +784,7 @@ class Cursor:
         if resume is not None:
             resume = (encode_key(resume[0]), resume[1])
         for _, doc_id, values in self._rows.scan(self._plan.index, lo, hi, descending, resume):
-            yield values, doc_id, values
+            yield values, doc_id, values, None
 
     def _derive(self, doc_id, values):
         """The document as far as the index knows it (``derive_doc_from_index/2``)."""

@@ -71,8 +71,8 @@ PUT_SEQ = """INSERT INTO mango_indexes (signature, seq) VALUES (:sig, :seq)
 LIST_SIGS = "SELECT signature FROM mango_indexes"
 DROP_SIG = "DELETE FROM mango_indexes WHERE signature = :sig"
 DROP_TABLE = "DROP TABLE IF EXISTS {table}"
-DELETE_ROWS = "DELETE FROM {table} WHERE doc_id = :id"
-INSERT_ROW = "INSERT OR REPLACE INTO {table} (key, doc_id, vals) VALUES (:key, :id, :vals)"
+DELETE_ROWS = "DELETE FROM {table} WHERE doc_id = ?"
+INSERT_ROW = "INSERT OR REPLACE INTO {table} (key, doc_id, vals) VALUES (?, ?, ?)"
 # (descending, resuming) -> the range condition; a resumed scan starts at (:key, :id) itself.
 SCAN = {
     (False, False): "key >= :lo AND key <= :hi",
@@ -234,12 +234,15 @@ def _view_fields(fields):
 # Keys
 
 
+_DOUBLE = struct.Struct(">d")
+
+
 def _number(value):
     try:
         number = float(value) + 0.0  # + 0.0 turns -0.0 into 0.0: they collate equal
     except OverflowError:
         number = float("inf") if value > 0 else float("-inf")
-    bits = struct.unpack(">Q", struct.pack(">d", number))[0]
+    bits = int.from_bytes(_DOUBLE.pack(number), "big")
     bits = bits ^ 0xFFFF_FFFF_FFFF_FFFF if bits >> 63 else bits | 1 << 63
     return bits.to_bytes(8, "big")
 
@@ -307,11 +310,11 @@ def encode_prefix(values):
 # Rows in SQLite
 
 
-def index_values(index, doc):
-    """The values ``doc`` has for the index's columns, or ``None`` if one is missing."""
+def index_values(paths, doc):
+    """The values ``doc`` has at ``paths`` (an index's parsed columns), or ``None`` if one is missing."""
     values = []
-    for name in index.columns:
-        value = get_field(doc, parse_field(name))
+    for path in paths:
+        value = get_field(doc, path)
         if value is NOT_FOUND or value is BAD_PATH:
             return None
         values.append(value)
@@ -334,23 +337,25 @@ class IndexRows:
         row = self._storage.conn.execute(GET_SEQ, {"sig": index.signature}).fetchone()
         return row[0] if row else None
 
-    def apply(self, index, changes, seq):
+    def apply(self, index, changes, seq, fresh=False):
         """Replace the rows of the documents in ``changes`` (``(doc_id, doc_or_None)``) and record that
-        the index now reflects the database up to ``seq``; one transaction."""
+        the index now reflects the database up to ``seq``; one transaction. ``fresh``: the index has no
+        rows yet, so there are none to delete."""
         matches = compile_node(index.partial)
-        delete = DELETE_ROWS.format(table=index.table)
-        insert = INSERT_ROW.format(table=index.table)
+        paths = [parse_field(column) for column in index.columns]
+        rows = []
+        for doc_id, doc in changes:
+            if doc is None or doc_id.startswith("_design/") or not matches(doc):
+                continue
+            values = index_values(paths, doc)
+            if values is not None:
+                rows.append((encode_key(values), doc_id, json.dumps(values, ensure_ascii=False)))
         with self._storage.transaction():
             self._ensure(index)
             conn = self._storage.conn
-            for doc_id, doc in changes:
-                conn.execute(delete, {"id": doc_id})
-                if doc is None or doc_id.startswith("_design/") or not matches(doc):
-                    continue
-                values = index_values(index, doc)
-                if values is not None:
-                    conn.execute(insert, {"key": encode_key(values), "id": doc_id,
-                                          "vals": json.dumps(values, ensure_ascii=False)})
+            if not fresh or self.seq(index) is not None:  # another query may have started it meanwhile
+                conn.executemany(DELETE_ROWS.format(table=index.table), [(doc_id,) for doc_id, _ in changes])
+            conn.executemany(INSERT_ROW.format(table=index.table), rows)
             conn.execute(PUT_SEQ, {"sig": index.signature, "seq": seq})
 
     def scan(self, index, lo, hi, descending, resume=None):
@@ -389,16 +394,13 @@ async def refresh(db, rows, index):
     """Bring ``index``'s rows up to the database's current sequence from the changes feed, a batch per
     transaction, with a turn of the event loop between batches."""
     target = db.update_seq
-    seq = rows.seq(index) or 0
+    seq = rows.seq(index)
+    fresh, seq = seq is None, seq or 0
     while seq < target:
-        batch = []
-        for change in db.change_rows(seq, limit=REFRESH_BATCH):
-            doc = None if change.deleted else db.doc_at(change.doc_id, change.tree)
-            batch.append((change.doc_id, doc))
-            seq = change.seq
-        if not batch:
-            seq = target
-        rows.apply(index, batch, seq)
+        batch = db.changed_docs(seq, REFRESH_BATCH)
+        seq = batch[-1][1] if batch else target
+        rows.apply(index, [(doc_id, doc) for doc_id, _, doc in batch], seq, fresh)
+        fresh = False
         await asyncio.sleep(0)
 
 

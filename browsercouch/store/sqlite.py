@@ -155,6 +155,16 @@ ALL_DOCS_END = {
     (False, True): " AND id <= :end", (False, False): " AND id < :end",
     (True, True): " AND id >= :end", (True, False): " AND id > :end",
 }
+# Winning revisions with their bodies, a page at a time (Mango scans and index updates read thousands).
+WINNERS = ("SELECT id, winner, body FROM docs JOIN revs ON revs.doc_id = docs.id AND revs.rev = docs.winner "
+           "WHERE deleted = 0{where} ORDER BY id {order} LIMIT :limit")
+# (descending, resuming) -> the bound on id where a page of WINNERS starts.
+WINNERS_FROM = {(False, False): " AND id >= :start", (True, False): " AND id <= :start",
+                (False, True): " AND id > :start", (True, True): " AND id < :start"}
+WINNERS_TO = {False: " AND id <= :end", True: " AND id >= :end"}
+CHANGED_WINNERS = """SELECT id, seq, deleted, winner, body FROM docs
+                     LEFT JOIN revs ON revs.doc_id = docs.id AND revs.rev = docs.winner
+                     WHERE seq > :since ORDER BY seq LIMIT :limit"""
 
 
 def _nothing():
@@ -336,6 +346,19 @@ class Storage:
         where += ALL_DOCS_END[descending, inclusive_end] if end is not None else ""
         sql = ALL_DOCS.format(where=where, order="DESC" if descending else "ASC")
         return self.conn.execute(sql, {"start": start, "end": end, "limit": limit, "skip": skip}).fetchall()
+
+    def winners(self, start, end, descending, limit, resuming=False):
+        """Rows ``(id, winner, body_json)`` of live documents from ``start`` (after it when ``resuming``)
+        to ``end``, inclusive; either may be ``None``."""
+        where = WINNERS_FROM[descending, resuming] if start is not None else ""
+        where += WINNERS_TO[descending] if end is not None else ""
+        sql = WINNERS.format(where=where, order="DESC" if descending else "ASC")
+        return self.conn.execute(sql, {"start": start, "end": end, "limit": limit}).fetchall()
+
+    def changed_winners(self, since, limit):
+        """Rows ``(id, seq, deleted, winner, body_json)`` changed after ``since``, in seq order; the body
+        of the winning revision (``None`` if it is not stored)."""
+        return self.conn.execute(CHANGED_WINNERS, {"since": since, "limit": limit}).fetchall()
 
     def count_before(self, start, descending):
         """How many live documents sort before ``start`` (the ``offset`` of ``_all_docs``)."""

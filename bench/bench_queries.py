@@ -1,0 +1,218 @@
+"""Benchmark queries: browsercouch natively beside Apache CouchDB 3.4.3, in the same run, on 127.0.0.1.
+
+    .venv/bin/python bench/bench_queries.py [--docs 100000] [--queries 200] [--scans 5]
+                                            [--servers file,couchdb-q1,couchdb-q2] [--out FILE]
+
+One section per kind of query; each fills rows of the same table:
+
+- ``MANGO`` (``mango_metrics``): ``--docs`` documents (``{"n", "group", "name", "nested": {"v"}}``) loaded
+  with ``_bulk_docs``, then ``_find``:
+
+  index build     ``POST /_index`` on ``["group", "n"]`` and ``["n"]``, then the first query that uses each
+                  (CouchDB and browsercouch both build an index when a query first needs it), seconds
+  indexed =       ``{"n": K}``: one document, by the ``["n"]`` index, ms per query
+  indexed range   ``{"group": G, "n": {"$gt": K}}``, limit 25, by ``["group", "n"]``, ms per query
+  indexed sort    ``{"n": {"$gte": K}}`` sorted by ``n``, limit 25, ms per query
+  no index        ``{"name": "nobody"}``: no index, so every document is read (``_all_docs``), ms per query
+
+  ``--queries`` queries of each indexed kind (random K, G) and ``--scans`` of the full scan, one keep-alive
+  connection, answers read to the end and checked (the same documents from every server); a value is the
+  median.
+- ``VIEWS``: left for map/reduce views (issue 16), in the same table.
+
+Servers: browsercouch ``--data TMPDIR`` (``file``; ``mem`` for ``--memory``) and Apache CouchDB 3.4.3 from
+``../shared/couchdb`` with one shard (``couchdb-q1``) and two (``couchdb-q2``, its default), left out, saying
+why, where it is absent. The ratio columns are CouchDB's time over browsercouch's: above 1 means browsercouch
+is faster (issue 16's goal: >= 1.0x on indexed queries). Results also go to ``--out`` as JSON (default
+``bench/results/queries-<time>.json``).
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import helpers  # noqa: E402 - the shared server starters live with the tests
+import peers  # noqa: E402
+
+BATCH = 1000
+HTTP_TIMEOUT = 600
+RESULTS = Path(__file__).resolve().parent / "results"
+GROUPS = 100
+NAMES = 1000
+INDEXES = ({"index": {"fields": ["group", "n"]}, "ddoc": "bench", "name": "group-n"},
+           {"index": {"fields": ["n"]}, "ddoc": "bench-n", "name": "n"})
+
+
+class Client:
+    """One keep-alive connection to a database (credentials in its URL become Basic auth)."""
+
+    def __init__(self, db_url):
+        parts = urllib.parse.urlsplit(db_url)
+        self.path = parts.path
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=HTTP_TIMEOUT)
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if parts.username:
+            credentials = f"{parts.username}:{parts.password}".encode()
+            self.headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode()
+
+    def post(self, path, body):
+        self.conn.request("POST", self.path + path, body=json.dumps(body), headers=self.headers)
+        response = self.conn.getresponse()
+        payload = json.loads(response.read())
+        if response.status not in (200, 201):
+            raise AssertionError(f"POST {path} answered {response.status}: {payload}")
+        return payload
+
+    def close(self):
+        self.conn.close()
+
+
+def document(n):
+    rng = random.Random(n)
+    return {"_id": f"doc{n:07d}", "n": n, "group": n % GROUPS, "name": f"user{rng.randrange(NAMES)}",
+            "nested": {"v": rng.random()}, "text": "x" * rng.randrange(50, 200)}
+
+
+def load(client, docs):
+    for start in range(0, docs, BATCH):
+        batch = [document(n) for n in range(start, min(docs, start + BATCH))]
+        assert len(client.post("/_bulk_docs", {"docs": batch})) == len(batch)
+
+
+def timed(client, body):
+    started = time.perf_counter()
+    answer = client.post("/_find", body)
+    return (time.perf_counter() - started) * 1000, [doc["_id"] for doc in answer["docs"]]
+
+
+# -- Mango -------------------------------------------------------------------------------------------------
+
+
+def mango_queries(docs, count, seed=16):
+    """The same random queries for every server: ``{metric: [body, ...]}``."""
+    rng = random.Random(seed)
+    return {
+        "indexed =": [{"selector": {"n": rng.randrange(docs)}} for _ in range(count)],
+        "indexed range": [{"selector": {"group": rng.randrange(GROUPS), "n": {"$gt": rng.randrange(docs)}},
+                           "limit": 25} for _ in range(count)],
+        "indexed sort": [{"selector": {"n": {"$gte": rng.randrange(docs)}}, "sort": ["n"], "limit": 25}
+                         for _ in range(count)],
+    }
+
+
+def mango_metrics(client, args):
+    """``{metric: value}`` and ``{metric: [ids of each answer]}`` for the Mango section."""
+    values, answers = {}, {}
+    scan = {"selector": {"name": "nobody"}}
+    scan_times = [timed(client, scan) for _ in range(args.scans)]
+    values["no index (ms)"] = statistics.median(ms for ms, _ in scan_times)
+    answers["no index (ms)"] = [ids for _, ids in scan_times]
+    started = time.perf_counter()
+    for index in INDEXES:
+        client.post("/_index", index)
+    client.post("/_find", {"selector": {"group": 0, "n": {"$gt": 0}}, "limit": 1})
+    client.post("/_find", {"selector": {"n": 0}})
+    values["index build (s)"] = time.perf_counter() - started
+    for metric, bodies in mango_queries(args.docs, args.queries).items():
+        results = [timed(client, body) for body in bodies]
+        values[f"{metric} (ms)"] = statistics.median(ms for ms, _ in results)
+        answers[f"{metric} (ms)"] = [ids for _, ids in results]
+    return values, answers
+
+
+SECTIONS = {"MANGO": mango_metrics}
+
+
+# -- servers -----------------------------------------------------------------------------------------------
+
+
+def start(name, workdir):
+    if name == "mem":
+        return helpers.start_browsercouch()
+    if name == "file":
+        return helpers.start_browsercouch("--data", str(Path(workdir) / "browsercouch"))
+    shards = int(name.rsplit("q", 1)[1])
+    return helpers.start_couchdb(Path(workdir) / name, q=shards)
+
+
+def run_server(name, args, workdir):
+    server = start(name, workdir)
+    try:
+        db_url = peers.new_db(server, "queries")
+        client = Client(peers.admin_url(server, db_url))  # indexes are design documents: admins only
+        started = time.perf_counter()
+        load(client, args.docs)
+        values = {"load (docs/s)": args.docs / (time.perf_counter() - started)}
+        answers = {}
+        for section in args.sections:
+            found, seen = SECTIONS[section](client, args)
+            values.update(found)
+            answers.update(seen)
+        client.close()
+        return values, answers
+    finally:
+        server.stop()
+
+
+def ratio(metric, ours, theirs):
+    """Above 1 when browsercouch is better: rates ours/theirs, times theirs/ours."""
+    return ours / theirs if "/s" in metric else theirs / ours
+
+
+def report(columns):
+    names = list(columns)
+    ours = [name for name in names if not name.startswith("couchdb")]
+    theirs = [name for name in names if name.startswith("couchdb")]
+    metrics = list(next(iter(columns.values())))
+    header = ["metric", *names, *(f"{a} vs {b}" for a in ours for b in theirs)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for metric in metrics:
+        cells = [f"{columns[name][metric]:,.2f}" for name in names]
+        cells += [f"{ratio(metric, columns[a][metric], columns[b][metric]):.2f}x" for a in ours for b in theirs]
+        lines.append("| " + " | ".join([metric, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--scans", type=int, default=5)
+    parser.add_argument("--servers", default="file,couchdb-q1,couchdb-q2")
+    parser.add_argument("--sections", default="MANGO")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    args.sections = args.sections.split(",")
+    servers = args.servers.split(",")
+    missing = helpers.couchdb_missing_reason()
+    if missing:
+        print(f"CouchDB columns left out: {missing}")
+        servers = [name for name in servers if not name.startswith("couchdb")]
+    columns, answers = {}, {}
+    with tempfile.TemporaryDirectory(prefix="bench-queries-") as workdir:
+        for name in servers:
+            print(f"{name}: {args.docs} documents ...", flush=True)
+            columns[name], answers[name] = run_server(name, args, workdir)
+    reference = next(iter(answers.values()))
+    wrong = [name for name, seen in answers.items() if seen != reference]
+    print(report(columns))
+    if wrong:
+        print(f"WRONG ANSWERS (documents differ from {servers[0]}'s): {', '.join(wrong)}")
+    out = args.out or RESULTS / f"queries-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": vars(args) | {"out": str(out)}, "columns": columns}, indent=2))
+    print(f"results: {out}")
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
