@@ -15,7 +15,8 @@
     python build.py bench [NAME [ARGS]]
                                      set up, then the benchmarks: bench/bench_server.py and
                                      bench/bench_replicate.py (against pouchdb-server and, where
-                                     ../shared/couchdb is, Apache CouchDB 3.4.3), bench/bench_browser.py
+                                     ../shared/couchdb is, Apache CouchDB 3.4.3), bench/bench_queries.py
+                                     (_find with and without indexes, beside CouchDB), bench/bench_browser.py
                                      (headless Chromium), bench/bench_extension.py (the extension
                                      shell vs the native server) and bench/bench_soak.py (15 minutes
                                      of writes through the extension), or only bench/bench_NAME.py ARGS
@@ -273,7 +274,7 @@ def cmd_bundle(args):
     return 0
 
 
-BENCHMARKS = ("server", "replicate", "browser", "extension", "soak")
+BENCHMARKS = ("server", "replicate", "queries", "browser", "extension", "soak")
 
 
 def cmd_bench(args):

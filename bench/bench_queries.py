@@ -177,7 +177,8 @@ def report(columns):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for metric in metrics:
         cells = [f"{columns[name][metric]:,.2f}" for name in names]
-        cells += [f"{ratio(metric, columns[a][metric], columns[b][metric]):.2f}x" for a in ours for b in theirs]
+        cells += [f"{ratio(metric, columns[a][metric], columns[b][metric]):.2f}x"
+                  for a in ours for b in theirs]
         lines.append("| " + " | ".join([metric, *cells]) + " |")
     return "\n".join(lines)
 
