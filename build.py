@@ -2,7 +2,7 @@
 """Set up, test, serve and benchmark browsercouch: the one entry point. Standard library only.
 
     python build.py                  set up only
-    python build.py test [ARGS]      set up, then ruff and pytest ARGS (exit non-zero on any failure)
+    python build.py test [ARGS]      set up, then ruff, eslint and pytest ARGS (exit non-zero on any failure)
     python build.py serve [ARGS]     set up what serving needs, then serve: `browsercouch browser ARGS`
                                      (Chromium with the extension is the server) when Chromium is
                                      installed, else the native `browsercouch serve ARGS`;
@@ -50,6 +50,8 @@ WEB_DIST = ROOT / "web" / "dist"
 BUNDLE = ROOT / "browsercouch" / "extension"
 STAMP_NAME = ".browsercouch-build-stamp"
 LINT_PATHS = ("browsercouch", "tests", "bench", "web", "build.py", "build_backend.py")
+# Where our JavaScript is (the extension's sources are in web/extension; the bundle is built output).
+JS_LINT_PATHS = ("web", "tests", "bench")
 
 
 class BuildError(Exception):
@@ -224,11 +226,13 @@ def cmd_setup(args):
 def cmd_test(args):
     checks = {
         "ruff": [VENV_BIN / "ruff", "check", *LINT_PATHS],
+        "eslint": [NODE_DIR / "node_modules" / ".bin" / "eslint", "--config", NODE_DIR / "eslint.config.js",
+                   *JS_LINT_PATHS],
         "pytest": [VENV_PYTHON, "-m", "pytest", *args],
     }
     # Run every check even after a failure, so one CI run reports them all.
     failed = [name for name, cmd in checks.items() if subprocess.run(cmd, cwd=ROOT).returncode]
-    log("FAILED: " + ", ".join(failed) if failed else "ruff and pytest passed")
+    log("FAILED: " + ", ".join(failed) if failed else "ruff, eslint and pytest passed")
     return 1 if failed else 0
 
 

@@ -6,6 +6,10 @@ It is the browsercouch extension, unpacked (``browsercouch/bundled.py`` finds it
 - the extension's own files from ``web/extension/`` (service worker, offscreen server page, popup, start
   page), and its ``manifest.json`` with ``version`` set from ``browsercouch.__version__``, the one place
   the version is written;
+- ``app/constants.js``: the values the JavaScript shares with the Python (the default port, the native
+  host's name, the extension id, the PBKDF2 cost), read from the Python source that defines them
+  (``SHARED_CONSTANTS``), so each is written once; the app imports ``./constants.js``, the extension's
+  own pages ``./app/constants.js``;
 - ``app/``: the web app (``web/``'s pages, modules, styles and ``ui/``), which the extension serves from
   its own origin, so ``chrome-extension://ID/app/index.html`` runs browsercouch in the same shared worker
   (``app/couch-worker.js``) that the extension's offscreen document hands the listening socket to: the
@@ -22,6 +26,7 @@ The directory is replaced whole, through a temporary one, so a half-done copy ne
     python web/build_extension.py
 """
 
+import ast
 import json
 import re
 import shutil
@@ -44,6 +49,13 @@ APP_PACKAGES = ("browsercouch",)
 VENDOR = ((WEB / "node_modules" / "qrcode-generator" / "dist" / "qrcode.mjs", "qrcode.mjs"),)
 # build.py's stamp of the Pyodide dist step: it changes whenever the dist is rebuilt.
 DIST_STAMP = DIST / ".browsercouch-build-stamp"
+# The JavaScript's name for each value it shares with the Python, and where the Python defines it.
+SHARED_CONSTANTS = {
+    "DEFAULT_PORT": ("browsercouch/cli.py", "DEFAULT_BROWSER_PORT"),
+    "HOST_NAME": ("browsercouch/bridge/__init__.py", "HOST_NAME"),
+    "EXTENSION_ID": ("browsercouch/bridge/__init__.py", "EXTENSION_ID"),
+    "PBKDF2_ITERATIONS": ("browsercouch/api/auth.py", "PBKDF2_ITERATIONS"),
+}
 # Chrome's manifest version: one to four dot-separated integers; anything after them goes in version_name.
 MANIFEST_VERSION = re.compile(r"\d+(\.\d+){0,3}")
 
@@ -59,7 +71,7 @@ def sources():
     """The files the bundle depends on, relative to the repository (for a build step's stamp). For
     web/dist, build.py's stamp stands for its 16 MB."""
     paths = [*_files(SOURCE), SOURCE / "manifest.json", *_files(WEB), VERSION_FILE, DIST_STAMP,
-             WEB / "package-lock.json"]
+             WEB / "package-lock.json", *sorted({ROOT / path for path, _ in SHARED_CONSTANTS.values()})]
     for directory in APP_DIRS:
         paths += sorted(path for path in (WEB / directory).rglob("*")
                         if path.is_file() and not path.name.startswith((".", "_")))
@@ -72,6 +84,24 @@ def package_version():
     if found is None:
         raise RuntimeError(f"no __version__ = \"...\" line in {VERSION_FILE}")
     return found.group(1)
+
+
+def python_constant(path, name):
+    """The literal value of the module-level ``name = ...`` in the Python file ``path``."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        names = [getattr(target, "id", None) for target in getattr(node, "targets", ())]
+        if isinstance(node, ast.Assign) and name in names:
+            return ast.literal_eval(node.value)
+    raise RuntimeError(f"no {name} = ... in {path}")
+
+
+def constants_js():
+    """``app/constants.js``: an ES module exporting ``SHARED_CONSTANTS``' values."""
+    lines = ["// Written by web/build_extension.py from the Python defining each value: edit it there.", ""]
+    for js_name, (path, py_name) in SHARED_CONSTANTS.items():
+        value = json.dumps(python_constant(ROOT / path, py_name))
+        lines.append(f"export const {js_name} = {value}; // {path}: {py_name}")
+    return "\n".join(lines) + "\n"
 
 
 def manifest(version):
@@ -126,6 +156,7 @@ def build():
     (staging / "manifest.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     for path in _files(WEB):
         shutil.copy2(path, staging / "app" / path.name)
+    (staging / "app" / "constants.js").write_text(constants_js(), encoding="utf-8")
     for name in APP_DIRS:
         shutil.copytree(WEB / name, staging / "app" / name, ignore=shutil.ignore_patterns(".*", "_*"))
     (staging / "app" / "vendor").mkdir()

@@ -22,7 +22,7 @@ export const DB_NAME = "browsercouch-files";
 const STORE = "files";
 const CHUNK = 64 * 1024;
 const EXTENT = 16; // chunks per cell: 1 MiB
-const WHOLE = "whole"; // no record of what changed in a file (new, renamed over): save all of it
+export const WHOLE = "whole"; // no record of what changed in a file (new, renamed over): save all of it
 
 function done(request) {
   return new Promise((resolve, reject) => {
@@ -67,7 +67,7 @@ class FileStore {
       for (let index = Math.floor(from / CHUNK); index < chunkCount(to); index++) chunks.add(index);
       written.set(path, chunks);
     };
-    trackWrites(FS, dir, { written: (path, at, count) => note(path, at, at + count), truncated: note });
+    trackWrites(FS, dir, note);
   }
 
   // Write every saved file into Emscripten's FS (at start, before the databases are opened); returns
@@ -205,24 +205,23 @@ export function fileContents(FS, path) {
   return ArrayBuffer.isView(node.contents) ? node.contents.subarray(0, node.usedBytes) : FS.readFile(path);
 }
 
-// Call `written(path, at, count)` for every write to a file under `dir` from now on, and
-// `truncated(path, length, oldLength)` when one is cut shorter: bytes past `length` that are written
-// again later are new, and must be saved even where no write reaches them (they read as zeros).
-// FS.write and FS.truncate are what every write and truncation goes through (FS.ftruncate calls the
-// latter).
-export function trackWrites(FS, dir, { written, truncated }) {
+// Call `changed(path, from, to)` for the bytes of every write to a file under `dir` from now on, and for
+// the bytes cut off when one is truncated: bytes past the new length that are written again later are
+// new, and must be saved even where no write reaches them (they read as zeros). FS.write and FS.truncate
+// are what every write and truncation goes through (FS.ftruncate calls the latter).
+export function trackWrites(FS, dir, changed) {
   const { write, truncate } = FS;
   FS.write = function trackedWrite(stream, buffer, offset, length, position, canOwn) {
     const at = position ?? stream.position;
     const count = write.call(this, stream, buffer, offset, length, position, canOwn);
-    if (stream.path?.startsWith(dir) && count > 0) written(stream.path, at, count);
+    if (stream.path?.startsWith(dir) && count > 0) changed(stream.path, at, at + count);
     return count;
   };
   FS.truncate = function trackedTruncate(target, length) {
     const path = typeof target === "string" ? target : FS.getPath(target);
     const before = path.startsWith(dir) && FS.analyzePath(path).exists ? FS.stat(path).size : 0;
     truncate.call(this, target, length);
-    if (length < before) truncated(path, length, before);
+    if (length < before) changed(path, length, before);
   };
 }
 

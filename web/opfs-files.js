@@ -8,9 +8,7 @@
 // answers finds no OPFS sync access handles (the caller then keeps the files in IndexedDB); it rejects
 // when the first writer to answer cannot open the files.
 
-import { fileContents, trackWrites } from "./file-store.js";
-
-const WHOLE = "whole"; // no record of what changed in a file: save all of it
+import { WHOLE, fileContents, trackWrites } from "./file-store.js";
 
 class WriterGone extends Error {}
 
@@ -74,7 +72,7 @@ export class OpfsFiles {
       else ranges.push([from, to]);
       this.written.set(path, ranges);
     };
-    trackWrites(FS, dir, { written: (path, at, count) => note(path, at, at + count), truncated: note });
+    trackWrites(FS, dir, note);
   }
 
   // Write every saved file into Emscripten's FS; returns their paths.

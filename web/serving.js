@@ -2,8 +2,7 @@
 // 127.0.0.1 whose messages go straight into Python (browsercouch/browser/channel.py) and back. The HTTP
 // parsing, the CouchDB API and the storage all run in Python; this only moves messages.
 
-// CouchDB 3.4's PBKDF2 cost for stored passwords (browsercouch/api/auth.py: PBKDF2_ITERATIONS).
-const ITERATIONS = 600000;
+import { PBKDF2_ITERATIONS } from "./constants.js";
 
 const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -14,8 +13,8 @@ async function adminCredentials({ name, password }) {
   const encode = (text) => new TextEncoder().encode(text);
   const key = await crypto.subtle.importKey("raw", encode(password), "PBKDF2", false, ["deriveBits"]);
   const bits = await crypto.subtle.deriveBits(
-    { name: "PBKDF2", hash: "SHA-256", salt: encode(salt), iterations: ITERATIONS }, key, 256);
-  return { name, password, salt, derived_key: hex(bits), iterations: ITERATIONS };
+    { name: "PBKDF2", hash: "SHA-256", salt: encode(salt), iterations: PBKDF2_ITERATIONS }, key, 256);
+  return { name, password, salt, derived_key: hex(bits), iterations: PBKDF2_ITERATIONS };
 }
 
 function connect(url) {

@@ -6,6 +6,8 @@
 // (the newer one, from the pouchdb.indexeddb.min.js plugin). `ms` covers opening the database and the
 // replication with PouchDB's default options (batches of 100); the database is destroyed afterwards.
 
+/* global PouchDB -- loaded by the page's <script> tags */
+
 window.pouchPull = async (adapter, remoteUrl, name) => {
   const started = performance.now();
   const db = new PouchDB(name, { adapter });

@@ -6,7 +6,7 @@
 // must then load the files as they were before that save, or after it, and nothing in between.
 // Answers {steps, checks, extents (the most cells kept as extents at once), halts: {step: count}} or
 // {error}.
-const [name, seed, kind, done] = arguments;
+const [dbName, seed, kind, done] = arguments;
 
 (async () => {
   const { loadPyodide } = await import("./dist/pyodide.mjs");
@@ -45,13 +45,13 @@ const [name, seed, kind, done] = arguments;
     writer?.terminate();
     writer = new Worker(new URL("./opfs-writer.js", location.href), { type: "module" });
     const channel = new MessageChannel();
-    writer.postMessage({ type: "port", name }, [channel.port1]);
+    writer.postMessage({ type: "port", name: dbName }, [channel.port1]);
     const store = new OpfsFiles();
     store.addWriter(channel.port2);
     if (!(await store.opened)) throw new Error("the OPFS writer is not supported here");
     return store;
   }
-  const open = kind === "opfs" ? opfsStore : () => openFileStore(name);
+  const open = kind === "opfs" ? opfsStore : () => openFileStore(dbName);
   const close = (store) => store.db?.close();
 
   // What a fresh store loads equals `want` (a snapshot), file by file.

@@ -33,8 +33,9 @@
 //   <- the shared worker's {type: "progress" | "ready" | "failed" | "serving" | "serve-error" |
 //      "serve-closed" | "stats"} (web/couch-worker.js has their fields)
 
-const HOST_NAME = "org.browsercouch.bridge";
-const DEFAULTS = { serving: false, port: 61984, lan: false, admin: null, cors: [], hostnames: [] };
+import { DEFAULT_PORT, HOST_NAME } from "./app/constants.js";
+
+const DEFAULTS = { serving: false, port: DEFAULT_PORT, lan: false, admin: null, cors: [], hostnames: [] };
 const ADMIN_NAME = "admin";
 // Delays before relaunching a bridge that went away; the count is how many failures in a row we accept.
 const RESTART_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000];

@@ -1,6 +1,6 @@
 // The start URL, for automation (`browsercouch browser`, the tests): opening
 //
-//   chrome-extension://edappoeabkibckncmnabfemlfdbckanp/start.html?port=61984[&lan=1][&admin=USER:PASS]
+//   chrome-extension://EXTENSION_ID/start.html?port=DEFAULT_PORT[&lan=1][&admin=USER:PASS]
 //     [&cors=ORIGIN ...][&hostname=NAME ...][&then=app]
 //
 // starts serving with those settings (`cors` repeated for each origin allowed; `cors=` alone for none;
@@ -10,6 +10,8 @@
 // status as JSON in `document.body.dataset.status`). `then=app` opens the web app once serving.
 // `start.html?stop=1` stops serving.
 
+import { DEFAULT_PORT } from "./app/constants.js";
+
 const POLL_MS = 250;
 const SETTLED = new Set(["serving", "failed", "stopped"]);
 
@@ -17,7 +19,7 @@ const byId = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const message = params.has("stop")
   ? { type: "stop" }
-  : { type: "start", port: Number(params.get("port") ?? 61984), lan: params.get("lan") === "1", admin: admin(),
+  : { type: "start", port: Number(params.get("port") ?? DEFAULT_PORT), lan: params.get("lan") === "1", admin: admin(),
     cors: params.has("cors") ? params.getAll("cors").filter(Boolean) : undefined,
     hostnames: params.has("hostname") ? params.getAll("hostname").filter(Boolean) : undefined };
 
