@@ -5,7 +5,7 @@ import js from "@eslint/js";
 import globals from "globals";
 
 export default [
-  { ignores: ["**/node_modules/**", ".venv/**", "web/dist/**", "web/dist.tmp/**", "browsercouch/extension/**",
+  { ignores: ["**/node_modules/**", ".venv/**", "web/dist/**", "web/dist.tmp/**", "web/vendor/**", "browsercouch/extension/**",
               "browsercouch/extension.tmp/**", "build/**", "tests/artifacts/**"] },
   js.configs.recommended,
   {

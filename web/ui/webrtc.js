@@ -3,7 +3,7 @@
 // Replication panel's job, with the URL http://<its uuid>.webrtc/<db> this panel shows for each.
 
 import qrcode from "../vendor/qrcode.mjs";
-import { byId, describeError, h, reportingTo } from "./dom.js";
+import { byId, h, reportingTo } from "./dom.js";
 
 const ROOM_KEY = "browsercouch.webrtc-room";
 
