@@ -18,8 +18,9 @@
                                      ../shared/couchdb is, Apache CouchDB 3.4.3), bench/bench_queries.py
                                      (_find with and without indexes, beside CouchDB), bench/bench_browser.py
                                      (headless Chromium), bench/bench_extension.py (the extension
-                                     shell vs the native server) and bench/bench_soak.py (15 minutes
-                                     of writes through the extension), or only bench/bench_NAME.py ARGS
+                                     shell vs the native server), bench/bench_peers.py (browser to
+                                     browser pulls) and bench/bench_soak.py (15 minutes of writes
+                                     through the extension), or only bench/bench_NAME.py ARGS
 
 Set-up is the table ``STEPS``. A step names the files its result depends on and where it keeps its stamp
 (a hash of those files); it runs only when the stamp is missing or stale. Stamps live inside what the step
@@ -278,7 +279,7 @@ def cmd_bundle(args):
     return 0
 
 
-BENCHMARKS = ("server", "replicate", "queries", "browser", "extension", "soak")
+BENCHMARKS = ("server", "replicate", "queries", "browser", "extension", "peers", "soak")
 
 
 def cmd_bench(args):

@@ -143,6 +143,7 @@ def test_codes_pair_two_browsers_that_then_live_sync_documents_with_attachments_
     a, b = peers
     pair_with_codes(a, b)
     ARTIFACTS.mkdir(exist_ok=True)
+    a.browser.set_window_size(1280, 1600)  # the whole panel in view: an element's shot is what shows of it
     a.find("#webrtc").screenshot(str(ARTIFACTS / "webrtc-pairing.png"))
     live_sync(a, b)
     for peer in (a, b):

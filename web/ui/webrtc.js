@@ -12,7 +12,7 @@ function showQr(element, text) {
   const qr = qrcode(0, "L");
   qr.addData(text);
   qr.make();
-  element.innerHTML = qr.createSvgTag({ cellSize: 3, margin: 2, alt: "the same code as a QR code" });
+  element.innerHTML = qr.createSvgTag({ cellSize: 2, margin: 2, alt: "the same code as a QR code" });
 }
 
 export function createWebrtcPanel(peers) {
