@@ -10,7 +10,7 @@ Five servers, one at a time, all on 127.0.0.1, each measured the same way in thi
                 (``web/serving.js``, ``browser/channel.py``) -> the HTTP driver -> CouchApp -> SQLite in
                 Emscripten's memory FS, every write saved to OPFS (a file writer in a dedicated
                 worker, web/opfs-writer.js) before it is acknowledged
-  bridge+py     the same bridge process with the same page side (``browser.channel.Channel`` serving
+  bridge+py     the same bridge process with the same page side (``browser.channel.ChannelServer`` serving
                 ``CouchApp`` on a memory store) in CPython, in a subprocess of this script: the shell
                 without Chromium and Pyodide
   bridge only   the same bridge with the test harness's canned page (``tests/bridge/harness.py``,
@@ -87,7 +87,7 @@ class NotApplicable(Exception):
 # --- the bridge + page servers (``--page``) ---------------------------------------------------------------
 
 class CouchPage:
-    """The page side of the shell in CPython: ``browser.channel.Channel`` serving ``CouchApp`` on a
+    """The page side of the shell in CPython: ``browser.channel.ChannelServer`` serving ``CouchApp`` on a
     memory store, over the bridge's channel at ``url``, in a thread with its own event loop."""
 
     def __init__(self, url, origin):
@@ -99,12 +99,12 @@ class CouchPage:
         from websockets.asyncio.client import connect
 
         from browsercouch.api import CouchApp
-        from browsercouch.browser.channel import Channel
+        from browsercouch.browser.channel import ChannelServer
         from browsercouch.store import Couch
 
         ws = await connect(url, origin=origin, compression=None, max_size=None, ping_interval=None)
         outbox = asyncio.Queue()
-        channel = Channel(CouchApp(Couch()), outbox.put_nowait)
+        channel = ChannelServer(CouchApp(Couch()), outbox.put_nowait)
 
         async def send():
             while True:

@@ -207,7 +207,7 @@ class Connection(asyncio.BufferedProtocol):
             self.transport.pause_reading()
 
 
-class Channel:
+class PageSocket:
     """The page's WebSocket: frames out through one sender task, frames in dispatched as they come."""
 
     def __init__(self, websocket, bridge):
@@ -436,7 +436,7 @@ class Bridge:
         return None
 
     async def _serve_channel(self, websocket):
-        old, channel = self.channel, Channel(websocket, self)
+        old, channel = self.channel, PageSocket(websocket, self)
         self.channel = channel
         if old is not None:
             log.info("a new channel client replaces the old one")

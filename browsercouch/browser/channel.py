@@ -1,14 +1,14 @@
 """The serving page's end of the socket bridge's byte channel (``browsercouch/frames.py``).
 
 The bridge accepts TCP connections and forwards their bytes as frames over one WebSocket; the page hands
-every WebSocket message to ``Channel.receive`` and sends what ``Channel`` gives its ``send`` callable.
-Each TCP connection becomes a ``ChannelStream`` (the HTTP driver's byte-stream interface) served by
+every WebSocket message to ``ChannelServer.receive`` and sends what ``ChannelServer`` gives its ``send``
+callable. Each TCP connection becomes a ``ChannelStream`` (the HTTP driver's byte-stream interface) served by
 ``serve_connection`` with the CouchDB app, exactly as the native server serves a socket. No JavaScript
 here: the same class runs in CPython (tests drive it against the real bridge) and in Pyodide.
 
 Requests whose ``Host`` does not name the tab are refused, as natively (``http.TrustedHosts``: DNS
-rebinding). ``Channel.stats()`` counts connections and requests and keeps the last lines of the request
-log (``http.AccessLog``, also logged at INFO), for the extension's popup.
+rebinding). ``ChannelServer.stats()`` counts connections and requests and keeps the last lines of the
+request log (``http.AccessLog``, also logged at INFO), for the extension's popup.
 """
 
 import asyncio
@@ -19,7 +19,7 @@ import time
 from .. import frames
 from ..http import AccessLog, TrustedHosts, serve_connection
 
-__all__ = ["Channel", "ChannelStream"]
+__all__ = ["ChannelServer", "ChannelStream"]
 
 log = logging.getLogger("browsercouch.browser")
 
@@ -150,7 +150,7 @@ def deliver(streams, frame):
         stream.lost()
 
 
-class Channel:
+class ChannelServer:
     """All connections of one byte channel, served by the ASGI ``app``.
 
     ``send(message: bytes)`` sends one WebSocket message to the bridge; ``receive(message)`` takes one

@@ -7,9 +7,9 @@ opened. So a *link* to a peer has two channels, one per direction of requests, a
 their messages between the channel and Python:
 
 - what arrives on the peer's channel is served: its messages are the socket bridge's frames
-  (``browsercouch/frames.py``: OPEN, DATA, EOF, ACK, CLOSE), handed to a ``Channel`` exactly as the bridge's
-  WebSocket messages are, so every HTTP/1.1 request of the peer runs through the same h11 driver and the
-  same CouchDB app as a TCP client's would;
+  (``browsercouch/frames.py``: OPEN, DATA, EOF, ACK, CLOSE), handed to a ``ChannelServer`` exactly as the
+  bridge's WebSocket messages are, so every HTTP/1.1 request of the peer runs through the same h11 driver
+  and the same CouchDB app as a TCP client's would;
 - our own channel carries our requests: ``ChannelClient.connect()`` opens a connection on it (an OPEN
   frame) and returns it as a byte stream, which ``PooledClient`` talks HTTP/1.1 over. The replicator
   reaches the peer at ``http://<its server uuid>.webrtc/<db>`` (``PeerRouter``); the replication id comes
@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from .. import frames
 from ..http import HttpClient, PooledClient
-from .channel import Channel, ChannelStream, deliver
+from .channel import ChannelServer, ChannelStream, deliver
 
 __all__ = ["ChannelClient", "PeerLink", "PeerRouter", "PEER_DOMAIN", "peer_url"]
 
@@ -109,7 +109,7 @@ class PeerLink:
 
     def __init__(self, app, own_uuid, peer_uuid, send_requests, send_served):
         self.peer_uuid = peer_uuid
-        self.server = Channel(app, send_served, hostnames=[f"{own_uuid}.{PEER_DOMAIN}"],
+        self.server = ChannelServer(app, send_served, hostnames=[f"{own_uuid}.{PEER_DOMAIN}"],
                               addresses=((f"{PEER_DOMAIN}:{peer_uuid}", 0), (f"{own_uuid}.{PEER_DOMAIN}", 0)),
                               max_chunk=RTC_MAX_CHUNK, window=RTC_WINDOW)
         self.channel_client = ChannelClient(send_requests)

@@ -27,7 +27,7 @@ from pyodide.ffi import JsProxy, to_js
 from ..api import PAGE_EXTENSION, CouchApp
 from ..http import PooledClient, open_app
 from ..store import Couch
-from .channel import Channel
+from .channel import ChannelServer
 from .fetch import FetchClient
 from .loop import batch_call_soon
 from .peers import PeerLink, PeerRouter
@@ -87,7 +87,7 @@ class Tab:
         if admin:
             self.couch_app.authenticator.add_admin(str(admin["name"]), _admin_creds(admin),
                                                    password=str(admin["password"]))
-        self.channel = Channel(self.app, lambda message: send(to_js(message)), accept=self._accept,
+        self.channel = ChannelServer(self.app, lambda message: send(to_js(message)), accept=self._accept,
                                hostnames=[str(name) for name in (_to_py(hostnames) or ())])
 
     def _accept(self, peer, local):

@@ -134,7 +134,7 @@ class AsyncioStream(ByteStream):
             pass
 
 
-class _Channel:
+class _HalfPipe:
     """One direction of a memory pipe: a bounded queue of chunks, with EOF and a broken flag."""
 
     def __init__(self, limit, read_size):
@@ -242,6 +242,6 @@ def memory_pipe(*, limit=PIPE_BUFFER_SIZE, read_size=READ_SIZE):
         limit: bytes each direction holds before ``write()`` waits for the reader (backpressure).
         read_size: most bytes one ``read()`` returns.
     """
-    a_to_b = _Channel(limit, read_size)
-    b_to_a = _Channel(limit, read_size)
+    a_to_b = _HalfPipe(limit, read_size)
+    b_to_a = _HalfPipe(limit, read_size)
     return MemoryStream(b_to_a, a_to_b), MemoryStream(a_to_b, b_to_a)

@@ -1,6 +1,6 @@
-"""The real bridge process and the page's real ``browser.channel.Channel`` serving the CouchDB app: HTTP
+"""The real bridge process and the page's real ``browser.channel.ChannelServer`` serving the CouchDB app: HTTP
 clients on real sockets get CouchDB's answers, as they will from the extension's page (there the same
-Channel runs in Pyodide and the WebSocket is the browser's)."""
+ChannelServer runs in Pyodide and the WebSocket is the browser's)."""
 
 import asyncio
 import concurrent.futures
@@ -13,14 +13,14 @@ import threading
 from websockets.asyncio.client import connect
 
 from browsercouch.api import CouchApp
-from browsercouch.browser.channel import Channel
+from browsercouch.browser.channel import ChannelServer
 from browsercouch.store import Couch
 
 from .harness import ORIGIN, TIMEOUT
 
 
 class ServingPage:
-    """``Channel(CouchApp)`` on the bridge's channel at ``url``, in a thread with its own event loop."""
+    """``ChannelServer(CouchApp)`` on the bridge's channel at ``url``, in a thread with its own event loop."""
 
     def __init__(self, url):
         self.couch = Couch()
@@ -32,7 +32,7 @@ class ServingPage:
         self._ws = await connect(url, origin=ORIGIN, compression=None, max_size=None, ping_interval=None)
         outbox = asyncio.Queue()
         self.app = CouchApp(self.couch)
-        self.channel = Channel(self.app, outbox.put_nowait)
+        self.channel = ChannelServer(self.app, outbox.put_nowait)
 
         async def send():
             while True:

@@ -9,7 +9,7 @@ from helpers import async_test
 
 from browsercouch import frames
 from browsercouch.api import CouchApp
-from browsercouch.browser.channel import ACK_THRESHOLD, Channel
+from browsercouch.browser.channel import ACK_THRESHOLD, ChannelServer
 from browsercouch.store import Couch
 
 PEER, LOCAL = ("127.0.0.1", 50000), ("127.0.0.1", 61984)
@@ -22,7 +22,7 @@ class Bridge:
         self.received = []
         self.in_flight = {}  # conn -> DATA bytes the page sent that we have not acknowledged
         self.most_in_flight = 0
-        self.channel = Channel(app, self._record, **options)
+        self.channel = ChannelServer(app, self._record, **options)
 
     def _record(self, message):
         frame = frames.decode(message)

@@ -59,7 +59,7 @@ BATCH = 200
 GARBAGE_TIMEOUT = 15.0
 # The other client's requests while garbage arrives: any slower than this counts as blocked.
 MAX_LATENCY = 5.0
-# What the tab does with a slowloris client: ``Channel`` serves with the driver's default limits.
+# What the tab does with a slowloris client: ``ChannelServer`` serves with the driver's default limits.
 HEADER_TIMEOUT = DEFAULT_LIMITS.header_timeout
 SLOWLORIS_INTERVAL = 0.5
 # Slack around the header timeout for the close to reach us (timers, the bridge, a loaded machine).
