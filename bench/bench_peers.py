@@ -66,7 +66,10 @@ class Tab:
             if time.monotonic() > deadline:
                 raise BenchError("the web app did not get ready")
             time.sleep(0.05)
-        self.uuid = self.browser.execute_script("return window.browsercouch.couch.info.uuid")
+        # Offer the peer loopback candidates only: no connectivity check leaves 127.0.0.1.
+        self.uuid = self.browser.execute_script(
+            "window.browsercouch.peers.candidateFilter = (address) => address.startsWith('127.');"
+            "return window.browsercouch.couch.info.uuid")
 
     def request(self, method, path, body=None):
         text = None if body is None else json.dumps(body)

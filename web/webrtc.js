@@ -170,7 +170,9 @@ class Link {
         });
       });
     }
-    return this.pc.localDescription.sdp;
+    const keep = this.links.candidateFilter;
+    const lines = this.pc.localDescription.sdp.split("\r\n");
+    return lines.filter((line) => !line.startsWith("a=candidate:") || keep(line.split(" ")[4])).join("\r\n");
   }
 
   async offer() {
@@ -201,12 +203,15 @@ class Link {
   }
 }
 
-// Every link of this page. `onChange()` is called when one connects or closes.
+// Every link of this page. `onChange()` is called when one connects or closes. `iceServers` are STUN/TURN
+// servers (none on a LAN); `candidateFilter(address)` says which of this browser's ICE candidates to
+// offer the peer (all by default; the tests keep loopback ones only, so no check leaves 127.0.0.1).
 export class PeerLinks {
-  constructor(port, uuid, { iceServers = [] } = {}) {
+  constructor(port, uuid, { iceServers = [], candidateFilter = () => true } = {}) {
     this.port = port;
     this.uuid = uuid;
     this.iceServers = iceServers;
+    this.candidateFilter = candidateFilter;
     this.links = new Map();
     this.listeners = new Set();
   }

@@ -11,7 +11,8 @@ middle of a sync is paired again and the sync resumes from its checkpoint. The p
 ``tests/artifacts/webrtc-pairing.png``.
 
 Chromium offers loopback ICE candidates only with the flags below and with media permission granted
-(DESIGN.md section 5); the tests' traffic never leaves 127.0.0.1.
+(DESIGN.md section 5). It offers the machine's other addresses too: the pages offer their peers only
+loopback candidates (``PeerLinks.candidateFilter``), so every connectivity check goes to 127.0.0.1 or ::1.
 """
 
 import base64
@@ -28,6 +29,9 @@ PERMISSIONS = ("audioCapture", "videoCapture")
 WAIT = 30
 EDIT_SECONDS = 2.0  # issue 14: an edit on either side appears on the other within 2 s
 ROOM, SECRET = "kitchen", "correct horse battery staple"
+LOOPBACK_ONLY = """window.browsercouch.peers.candidateFilter =
+  (address) => address === "::1" || address.startsWith("127.");
+"""
 
 
 class Peer:
@@ -36,7 +40,7 @@ class Peer:
     def __init__(self, app):
         self.app = app
         self.browser = app.browser
-        self.uuid = self.browser.execute_script("return window.browsercouch.couch.info.uuid")
+        self.uuid = self.browser.execute_script(LOOPBACK_ONLY + "return window.browsercouch.couch.info.uuid")
 
     def find(self, css):
         return WebDriverWait(self.browser, WAIT).until(
@@ -62,6 +66,13 @@ class Peer:
             assert time.monotonic() < deadline, (
                 f"no link to {peer}: {self.links()} {error}\n{self.app.console()}")
             time.sleep(0.05)
+
+    def offered_addresses(self):
+        """The addresses of the ICE candidates this page's peers offered it, over all its links."""
+        return set(self.browser.execute_script("""
+            return [...window.browsercouch.peers.links.values()].flatMap((link) =>
+              (link.pc.remoteDescription?.sdp ?? "").split("\\r\\n")
+                .filter((line) => line.startsWith("a=candidate:")).map((line) => line.split(" ")[4]));"""))
 
     def drop(self, peer):
         self.browser.execute_script("window.browsercouch.peers.drop(arguments[0])", peer)
@@ -142,6 +153,7 @@ def attachment(text):
 def test_codes_pair_two_browsers_that_then_live_sync_documents_with_attachments_both_ways(peers):
     a, b = peers
     pair_with_codes(a, b)
+    assert a.offered_addresses() | b.offered_addresses() <= {"127.0.0.1", "::1"}
     ARTIFACTS.mkdir(exist_ok=True)
     a.browser.set_window_size(1280, 1600)  # the whole panel in view: an element's shot is what shows of it
     a.find("#webrtc").screenshot(str(ARTIFACTS / "webrtc-pairing.png"))
