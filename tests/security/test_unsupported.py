@@ -8,11 +8,6 @@ from helpers import http
 
 # (method, path, words the reason names)
 NOT_IMPLEMENTED = [
-    ("POST", "/{db}/_find", "_find"),
-    ("POST", "/{db}/_explain", "_explain"),
-    ("GET", "/{db}/_index", "_index"),
-    ("POST", "/{db}/_index", "_index"),
-    ("DELETE", "/{db}/_index/_design/i/json/name", "_index"),
     ("GET", "/{db}/_design/d/_view/v", "views"),
     ("POST", "/{db}/_design/d/_view/v", "views"),
     ("POST", "/{db}/_design/d/_view/v/queries", "views"),
@@ -70,7 +65,7 @@ def test_as_couchdb_answers(native, db, method, path, status, error, reason):
 
 
 def test_missing_features_of_a_missing_database_are_404(native):
-    status, _, answer = http("POST", native.url + "nowhere/_find", {})
+    status, _, answer = http("POST", native.url + "nowhere/_purge", {})
     assert status == 404 and answer["reason"] == "Database does not exist."
 
 
