@@ -16,7 +16,7 @@
                                      set up, then the benchmarks: bench/bench_server.py and
                                      bench/bench_replicate.py (against pouchdb-server and, where
                                      ../shared/couchdb is, Apache CouchDB 3.4.3), bench/bench_queries.py
-                                     (_find with and without indexes, beside CouchDB), bench/bench_browser.py
+                                     (_find with and without indexes, beside CouchDB), bench/bench_web.py
                                      (headless Chromium), bench/bench_extension.py (the extension
                                      shell vs the native server), bench/bench_peers.py (browser to
                                      browser pulls) and bench/bench_soak.py (15 minutes of writes

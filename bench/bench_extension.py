@@ -99,8 +99,8 @@ class CouchPage:
         from websockets.asyncio.client import connect
 
         from browsercouch.api import CouchApp
-        from browsercouch.browser.channel import ChannelServer
         from browsercouch.store import Couch
+        from browsercouch.tab.channel import ChannelServer
 
         ws = await connect(url, origin=origin, compression=None, max_size=None, ping_interval=None)
         outbox = asyncio.Queue()

@@ -3,7 +3,7 @@
 It belongs to neither end, so it sits beside ``errors.py`` and imports nothing of browsercouch.
 
 Sans-IO, like h11: bytes in, events out, no I/O. The bridge (``host.py``, CPython) and the page's Python
-(``browsercouch.browser.channel``, Pyodide) both use it, over one WebSocket on 127.0.0.1 whose binary
+(``browsercouch.tab.channel``, Pyodide) both use it, over one WebSocket on 127.0.0.1 whose binary
 messages are frames:
 
     kind (1 byte) | connection id (4 bytes, big-endian) | payload

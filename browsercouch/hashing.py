@@ -3,7 +3,7 @@
 A password stored as CouchDB 3.4 stores it (PBKDF2-SHA256, 600k iterations) takes about 0.3 s to check;
 on the event loop that stalled every connection for as long. ``hashlib.pbkdf2_hmac`` releases the GIL
 while it derives, so on a thread the loop keeps serving. Native only: the core starts no threads
-(Pyodide has none), and the browser uses WebCrypto instead (``browser.webcrypto``).
+(Pyodide has none), and the browser uses WebCrypto instead (``tab.webcrypto``).
 """
 
 import asyncio

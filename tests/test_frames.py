@@ -1,4 +1,4 @@
-"""``browsercouch.frames``: the send window's arithmetic (frames: ``tests/browser/test_channel.py``)."""
+"""``browsercouch.frames``: the send window's arithmetic (frames: ``tests/tab/test_channel.py``)."""
 
 import pytest
 

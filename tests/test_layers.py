@@ -24,13 +24,13 @@ ALLOWED = {
     "bridge": {"bridge", "frames"},
     "frames": set(),
     "static": set(),
-    "browser": {"errors", "store", "api", "http", "replicator", "frames", "browser"},
+    "tab": {"errors", "store", "api", "http", "replicator", "frames", "tab"},
     "__main__": {"cli"},
     "__init__": set(),
 }
-# Third-party modules only some parts may import: js/pyodide the browser, websockets the bridge; uvicorn
+# Third-party modules only some parts may import: js/pyodide the tab, websockets the bridge; uvicorn
 # none (a test dependency: the package serves with its own driver, natively too).
-RESTRICTED = {"uvicorn": set(), "js": {"browser"}, "pyodide": {"browser"}, "websockets": {"bridge"}}
+RESTRICTED = {"uvicorn": set(), "js": {"tab"}, "pyodide": {"tab"}, "websockets": {"bridge"}}
 
 PUBLIC = {
     "browsercouch.store": {"Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "encodings",

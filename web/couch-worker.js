@@ -7,7 +7,7 @@
 // password}|null, cors: [origin], hostnames: [name]} (serving.js) and {type: "stop-serving"}.
 // From a page with WebRTC links (webrtc.js): {type: "rtc-open", link, peer}, {type: "rtc-frame", link,
 // direction, data: ArrayBuffer}, {type: "rtc-closed", link}; back to that page {type: "rtc-send", link,
-// direction, data: ArrayBuffer} (browsercouch/browser/peers.py serves and sends over them).
+// direction, data: ArrayBuffer} (browsercouch/tab/peers.py serves and sends over them).
 // Messages to the pages: {type: "progress", stage, percent} while loading, then {type: "ready", uuid,
 // storage, timings} or {type: "failed", error}; {type: "response", id, status, headers, body} or
 // {type: "response", id, error} for each request. To the serving page: {type: "serving"}, {type:
@@ -16,7 +16,7 @@
 //
 // Storage: the databases are SQLite files in Emscripten's memory file system under DATA_DIR. They are
 // loaded at start, and every write is saved back durably before it is acknowledged
-// (browsercouch/browser/persist.py batches the saves): to OPFS through the pages' file writers
+// (browsercouch/tab/persist.py batches the saves): to OPFS through the pages' file writers
 // (opfs-files.js), or to IndexedDB (file-store.js) where a browser has no OPFS sync access handles.
 // Files an earlier version kept in IndexedDB move to OPFS on the first start with it.
 
@@ -60,7 +60,7 @@ async function start() {
   files.track(FS, DATA_DIR);
   const loaded = await files.loadInto(FS);
   if (files === opfs && loaded.length === 0) await moveFromIndexedDB(FS, files);
-  const tabModule = pyodide.pyimport("browsercouch.browser.tab");
+  const tabModule = pyodide.pyimport("browsercouch.tab.entry");
   const tab = await tabModule.open_tab(DATA_DIR, (paths) => files.save(FS, paths.toJs()));
   mark("ready");
   return { tab, info: { uuid: tab.uuid, storage: files === opfs ? "OPFS" : "IndexedDB", timings } };

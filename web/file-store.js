@@ -107,7 +107,7 @@ class FileStore {
   }
 
   // Save what changed in these files since their last save; a path that no longer exists is deleted.
-  // `durability` is always "strict" in the app; the benchmark (bench/browser/persist-worker.js) also
+  // `durability` is always "strict" in the app; the benchmark (bench/web/persist-worker.js) also
   // times "relaxed".
   async save(FS, paths, durability = "strict") {
     const transaction = this.db.transaction(STORE, "readwrite", { durability });

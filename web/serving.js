@@ -1,5 +1,5 @@
 // Serving the socket bridge's connections from the worker: the bridge's byte channel is a WebSocket on
-// 127.0.0.1 whose messages go straight into Python (browsercouch/browser/channel.py) and back. The HTTP
+// 127.0.0.1 whose messages go straight into Python (browsercouch/tab/channel.py) and back. The HTTP
 // parsing, the CouchDB API and the storage all run in Python; this only moves messages.
 
 import { PBKDF2_ITERATIONS } from "./constants.js";

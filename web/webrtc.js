@@ -1,6 +1,6 @@
 // WebRTC links between this browser's browsercouch and other browsers' (issue 14), with no server between
 // them. The page owns the RTCPeerConnections (workers have none) and only moves their data channels'
-// messages to and from Python in the shared worker (browsercouch/browser/peers.py), which runs HTTP/1.1
+// messages to and from Python in the shared worker (browsercouch/tab/peers.py), which runs HTTP/1.1
 // over them: each side opens a channel labelled "requests" for its own requests and serves the other's.
 // This module pairs two browsers: it makes offers and answers, signs them with the pairing secret, and
 // carries them through a rendezvous database on any CouchDB both reach (Room), or as codes the users copy

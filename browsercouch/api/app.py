@@ -20,7 +20,7 @@ __all__ = ["CouchApp"]
 log = logging.getLogger("browsercouch.api")
 
 # The ASGI scope extension of requests from the page that hosts the databases in a browser (its owner's
-# own UI, ``browser.tab``): they are server admin requests, whatever network peers must prove.
+# own UI, ``tab.entry``): they are server admin requests, whatever network peers must prove.
 PAGE_EXTENSION = "browsercouch.page"
 
 

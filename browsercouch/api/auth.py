@@ -211,7 +211,7 @@ _pbkdf2_hmac = getattr(hashlib, "pbkdf2_hmac", pbkdf2_hmac_python)
 # How the API derives PBKDF2 keys: ``await pbkdf2(prf, password, salt, iterations)`` gives the key as long as
 # the PRF's digest. A derivation at 600k iterations takes 0.3 s natively and seconds in Pyodide, so the shells
 # inject one that runs off the serving loop: a worker thread natively (``browsercouch.hashing``), WebCrypto
-# in the browser (``browser.webcrypto``).
+# in the browser (``tab.webcrypto``).
 Pbkdf2 = Callable[[str, bytes, bytes, int], Awaitable[bytes]]
 
 

@@ -15,7 +15,7 @@ A write is one transaction (``with storage.transaction():``) and is committed, w
 (``synchronous=FULL``), before the caller answers its client.
 
 In the browser the file lives in Emscripten's in-memory file system, and the page saves what changed in
-it to OPFS or IndexedDB (``browsercouch/browser/persist.py``): ``snapshots=True`` keeps SQLite's journal
+it to OPFS or IndexedDB (``browsercouch/tab/persist.py``): ``snapshots=True`` keeps SQLite's journal
 in memory and skips syncs, and ``on_commit`` tells the persister that the file changed. Every transaction
 runs to completion without yielding to the event loop, so a save taken between two event-loop steps is
 always consistent.

@@ -300,7 +300,7 @@ def test_pure_python_pbkdf2_matches_hashlib():
 
 
 def test_requests_from_the_hosting_page_are_server_admin_requests():
-    """``browser.tab`` connects the page's own UI with the ``browsercouch.page`` scope extension; network
+    """``tab.entry`` connects the page's own UI with the ``browsercouch.page`` scope extension; network
     peers (any other connection) must still log in."""
     from browsercouch.api import CouchApp
     from browsercouch.api.app import PAGE_EXTENSION

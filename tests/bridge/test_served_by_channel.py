@@ -1,4 +1,4 @@
-"""The real bridge process and the page's real ``browser.channel.ChannelServer`` serving the CouchDB app: HTTP
+"""The real bridge process and the page's real ``tab.channel.ChannelServer`` serving the CouchDB app: HTTP
 clients on real sockets get CouchDB's answers, as they will from the extension's page (there the same
 ChannelServer runs in Pyodide and the WebSocket is the browser's)."""
 
@@ -13,8 +13,8 @@ import threading
 from websockets.asyncio.client import connect
 
 from browsercouch.api import CouchApp
-from browsercouch.browser.channel import ChannelServer
 from browsercouch.store import Couch
+from browsercouch.tab.channel import ChannelServer
 
 from .harness import ORIGIN, TIMEOUT
 

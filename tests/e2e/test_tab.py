@@ -41,7 +41,7 @@ const done = arguments[0];
   pyodide.FS.mkdirTree("/browsercouch");
   const files = await openFileStore();
   files.track(pyodide.FS, "/browsercouch");
-  const tab = await pyodide.pyimport("browsercouch.browser.tab").open_tab(
+  const tab = await pyodide.pyimport("browsercouch.tab.entry").open_tab(
     "/browsercouch", (paths) => files.save(pyodide.FS, paths.toJs()));
   const put = (path, body) => tab.request("PUT", path, { "content-type": "application/json" },
                                           new TextEncoder().encode(JSON.stringify(body)));

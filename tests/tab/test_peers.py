@@ -1,4 +1,4 @@
-"""``browser.peers``: HTTP between two browsers over their WebRTC data channels, without the browsers.
+"""``tab.peers``: HTTP between two browsers over their WebRTC data channels, without the browsers.
 
 Two CouchDB apps are joined as two tabs' Python is: each has a ``PeerLink`` to the other, and what one
 link sends on a channel is the other's message on it, delivered on a later loop turn as a data channel
@@ -16,9 +16,9 @@ from helpers import async_test
 
 from browsercouch import frames
 from browsercouch.api import CouchApp
-from browsercouch.browser.peers import RTC_MAX_CHUNK, PeerLink, PeerRouter, peer_url
 from browsercouch.http import app_client, tcp_client
 from browsercouch.store import Couch
+from browsercouch.tab.peers import RTC_MAX_CHUNK, PeerLink, PeerRouter, peer_url
 
 
 class Tab:

@@ -1,4 +1,4 @@
-// The PouchDB side of bench/bench_browser.py's pull: a remote database into a fresh local PouchDB.
+// The PouchDB side of bench/bench_web.py's pull: a remote database into a fresh local PouchDB.
 //
 //   await window.pouchPull(adapter, remoteUrl, name) -> {ms, docs_written, doc_count, adapter}
 //

@@ -1,11 +1,11 @@
 """Benchmark browsercouch in a browser tab against PouchDB in the same headless Chromium, all on 127.0.0.1.
 
-    .venv/bin/python bench/bench_browser.py [--docs 10000] [--repeat 3] [--persist-sizes 1000,10000,100000]
+    .venv/bin/python bench/bench_web.py [--docs 10000] [--repeat 3] [--persist-sizes 1000,10000,100000]
                                             [--writes 5] [--out FILE]
 
 One Chromium (``tests/chromium.py``, a fresh profile) and three local servers: ``browsercouch web``
 serving the web app (``web/``), a second ``browsercouch web`` serving a temporary directory with the
-bench pages (``bench/browser/``), copies of ``web/dist``, the tab's file stores and PouchDB's browser
+bench pages (``bench/web/``), copies of ``web/dist``, the tab's file stores and PouchDB's browser
 builds, and a native ``browsercouch serve --memory --cors ...`` holding ``--docs`` ~300-byte documents
 (the shape of ``bench_server.make_docs``) as the replication source. Three parts:
 
@@ -20,7 +20,7 @@ builds, and a native ``browsercouch serve --memory --cors ...`` holding ``--docs
               newer ``indexeddb`` adapter (``dist/pouchdb.indexeddb.min.js``). Times are taken in the
               page with ``performance.now()``; each is checked for ``docs_written`` and ``doc_count``.
               Goal: browsercouch / PouchDB idb >= 1.
-  persist     ``bench/browser/persist.html``: in a module worker, browsercouch's store fills a database of
+  persist     ``bench/web/persist.html``: in a module worker, browsercouch's store fills a database of
               each ``--persist-sizes`` size, then for each storage: the first save of the whole files,
               the save after one single-document write (median of ``--writes``), and the load at start-up
               (every document checked). The storages: what the tab does, ``web/opfs-files.js`` with
@@ -55,7 +55,7 @@ import chromium  # noqa: E402 - the shared Chromium launcher and server starters
 import helpers  # noqa: E402
 from bench_server import make_docs  # noqa: E402
 
-PAGES = BENCH / "browser"
+PAGES = BENCH / "web"
 POUCHDB_DIST = helpers.NODE_MODULES / "pouchdb" / "dist"
 POUCHDB_FILES = ("pouchdb.min.js", "pouchdb.indexeddb.min.js")
 WEB_DIST = helpers.REPO / "web" / "dist"
@@ -481,7 +481,7 @@ def main(argv):
     if reason is None and not (WEB_DIST / "pyodide.mjs").is_file():
         reason = "web/dist is not built: run `python build.py`"
     if reason:
-        print(f"bench_browser: cannot run: {reason}", file=sys.stderr)
+        print(f"bench_web: cannot run: {reason}", file=sys.stderr)
         return 1
     started = time.monotonic()
     results = {}

@@ -21,7 +21,7 @@ from ..http import AccessLog, TrustedHosts, serve_connection
 
 __all__ = ["ChannelServer", "ChannelStream"]
 
-log = logging.getLogger("browsercouch.browser")
+log = logging.getLogger("browsercouch.tab")
 
 LOG_LINES = 50
 # Most bytes one read() returns. More than the native streams' 64 KiB: these bytes are in memory already

@@ -1,4 +1,4 @@
-"""``browser.channel``: the page's end of the bridge's byte channel, driven frame by frame as the bridge
+"""``tab.channel``: the page's end of the bridge's byte channel, driven frame by frame as the bridge
 drives it (``browsercouch/frames.py``), serving the real CouchDB app. Runs on CPython and inside Pyodide; the
 real bridge process and real sockets are in ``tests/bridge``."""
 
@@ -9,8 +9,8 @@ from helpers import async_test
 
 from browsercouch import frames
 from browsercouch.api import CouchApp
-from browsercouch.browser.channel import ACK_THRESHOLD, ChannelServer
 from browsercouch.store import Couch
+from browsercouch.tab.channel import ACK_THRESHOLD, ChannelServer
 
 PEER, LOCAL = ("127.0.0.1", 50000), ("127.0.0.1", 61984)
 

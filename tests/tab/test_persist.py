@@ -1,4 +1,4 @@
-"""``browser.persist``: a write is acknowledged only after a persist that covers it, persists are batched,
+"""``tab.persist``: a write is acknowledged only after a persist that covers it, persists are batched,
 and a failed persist is a 500, never a false acknowledgement.
 
 The persist here is real: it copies the changed files to a "saved" directory, as ``web/file-store.js``
@@ -15,10 +15,10 @@ from pathlib import Path
 from helpers import async_test
 
 from browsercouch.api import CouchApp
-from browsercouch.browser.persist import Persister, acknowledge_after_persist
 from browsercouch.http import app_client
 from browsercouch.store import Couch
 from browsercouch.store.uploads import PART_SIZE
+from browsercouch.tab.persist import Persister, acknowledge_after_persist
 
 URL = "http://tab"
 

@@ -38,7 +38,7 @@ from .channel import ChannelServer, ChannelStream, deliver
 
 __all__ = ["ChannelClient", "PeerLink", "PeerRouter", "PEER_DOMAIN", "peer_url"]
 
-log = logging.getLogger("browsercouch.browser")
+log = logging.getLogger("browsercouch.tab")
 
 # The pseudo-domain naming a peer in URLs: ``http://<uuid>.webrtc/db``. Never resolved: the router
 # recognises it before anything reaches the network.

@@ -25,7 +25,7 @@ import logging
 
 __all__ = ["Persister", "acknowledge_after_persist"]
 
-log = logging.getLogger("browsercouch.browser")
+log = logging.getLogger("browsercouch.tab")
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Seconds a change nobody waits for may stay unsaved (see the module docstring).

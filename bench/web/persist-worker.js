@@ -1,4 +1,4 @@
-// The persist benchmark (bench/bench_browser.py) in a module worker, as the web app runs browsercouch:
+// The persist benchmark (bench/bench_web.py) in a module worker, as the web app runs browsercouch:
 // what it costs to save a tab's SQLite file to browser storage, by database size. The storages:
 //   "OPFS writer"         what the tab does (web/opfs-files.js and opfs-writer.js, copied next to this
 //                         file by the bench): the changed byte ranges, through the writer's journal;

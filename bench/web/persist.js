@@ -1,5 +1,5 @@
 // The persist benchmark's page: starts persist-worker.js and keeps what it reports for the driver
-// (bench/bench_browser.py), which calls window.startPersist({sizes, writes}) and then polls
+// (bench/bench_web.py), which calls window.startPersist({sizes, writes}) and then polls
 // window.persistRun: {log: [lines], rows: null until done, error: null unless it failed}.
 
 window.startPersist = (options) => {

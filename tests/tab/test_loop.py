@@ -1,9 +1,9 @@
-"""``browser.loop.batch_call_soon``: ready callbacks run in order, from one scheduled callback per batch;
+"""``tab.loop.batch_call_soon``: ready callbacks run in order, from one scheduled callback per batch;
 cancelled ones do not run; a failing one is reported and does not stop the others; asyncio works on top."""
 
 import asyncio
 
-from browsercouch.browser.loop import batch_call_soon
+from browsercouch.tab.loop import batch_call_soon
 
 
 def test_callbacks_run_in_order_in_batches():
