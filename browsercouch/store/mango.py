@@ -50,7 +50,7 @@ in three levels plus a tie-break, which is exact for the documented ASCII order 
 
 1. primary: characters decomposed (NFD) and case-folded, weighted by class: whitespace and controls, then
    punctuation and symbols (ASCII ones in the order the CouchDB docs list), then digits by value, then
-   everything else (letters) by code point of the folded character;
+   everything else (letters) by code point of the folded character; U+FFFF last of all, as in ICU;
 2. secondary: the accents (combining marks) of each character;
 3. tertiary: lower case before upper case;
 4. finally code points, so that only identical strings are equal and ``collate`` is a total order.
@@ -80,6 +80,8 @@ _CLASS_SHIFT = 22
 _SPACE, _SYMBOL, _DIGIT, _LETTER = (n << _CLASS_SHIFT for n in range(4))
 # Non-ASCII symbols sort after the ASCII ones, digits without a decimal value after 0-9.
 _AFTER_ASCII = 0x80
+# U+FFFF has the highest primary weight in ICU's root collation (CouchDB's $beginsWith range ends with it).
+_LAST, _HIGHEST = "\uffff", _LETTER | ((1 << _CLASS_SHIFT) - 1)
 # String sort keys are kept for this many distinct strings (view keys and selector values repeat a lot).
 STRING_KEY_CACHE_SIZE = 4096
 
@@ -103,6 +105,8 @@ _PRIMARY_BY_CATEGORY = {
 
 
 def _primary(ch: str) -> int:
+    if ch == _LAST:
+        return _HIGHEST
     rank = _SYMBOL_RANK.get(ch)
     if rank is not None:
         return _SYMBOL | rank

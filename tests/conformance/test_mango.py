@@ -272,6 +272,30 @@ def test_explain_answers_as_couchdb(peers, request):
     assert _explained(*ours.request("POST", "/_explain", request)) == expected, json.dumps(request)
 
 
+# Requests the generator may miss, each a bug once.
+FIXED = [
+    {"selector": {"s": {"$beginsWith": "a"}}},  # the range's end, "a\uffff", must sort after "ab"
+    {"selector": {"s": {"$beginsWith": "a"}}, "sort": [{"s": "desc"}]},
+    {"selector": {"_id": {"$beginsWith": "c0"}}},
+    {"selector": {"_id": {"$gt": "c05", "$lte": "d010"}}, "sort": [{"_id": "desc"}], "limit": 7},
+    {"selector": {"a": {"$gt": 1}, "s": {"$exists": True}}, "sort": ["a", "s"], "limit": 5, "skip": 2},
+    {"selector": {"n.x": {"$in": ["a", "B"]}, "b": {"$exists": True}}, "sort": ["n.x", "b"]},
+    {"selector": {"$or": [{"a": 1}, {"a": 2}]}, "execution_stats": True},
+    {"selector": {"$and": []}},
+    {"selector": {"b": {"$gt": 0}}, "use_index": "partial", "execution_stats": True},
+    {"selector": {"a": {"$gte": 0}}, "fields": ["_id", "a"], "execution_stats": True},
+    {"selector": {"a": {"$gte": 0}}, "limit": 0},
+]
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("request_", FIXED, ids=[json.dumps(body)[:60] for body in FIXED])
+def test_fixed_requests_answer_as_couchdb(peers, request_):
+    couchdb, ours = peers
+    expected, found = _pages(couchdb, request_), _pages(ours, request_)
+    assert found == expected, _difference(expected, found)
+
+
 # Refused, or in _explain's case answered with no index. Not here: {"$mod": [0, 1]}, which we refuse
 # (bad_arg) where CouchDB 3.4.3 accepts it and crashes on the first integer it meets.
 BAD = [

@@ -154,6 +154,14 @@ def test_sort_follows_the_index_and_desc_reverses_it(db):
     assert desc == docs[::-1]
 
 
+def test_begins_with_reads_the_whole_prefix_range_of_an_index(db):
+    db.update_docs([{"_id": f"p{n}", "s": text} for n, text in enumerate(["ab", "aZ", "a~", "a\u00e9", "b"])])
+    db.create_index({"index": {"fields": ["s"]}})
+    docs, trailer = find(db, {"selector": {"s": {"$beginsWith": "a"}}, "fields": ["s"]})
+    assert "warning" not in trailer  # the index was used
+    assert sorted(doc["s"] for doc in docs) == sorted(["a"] * 5 + ["ab", "aZ", "a~", "a\u00e9"])
+
+
 def test_sort_without_a_usable_index_is_couchdb_s_error(db):
     with pytest.raises(BadRequest) as err:
         find(db, {"selector": {"n": 1}, "sort": ["n"]})
