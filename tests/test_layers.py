@@ -25,12 +25,16 @@ ALLOWED = {
     "frames": set(),
     "static": set(),
     "tab": {"errors", "store", "api", "http", "replicator", "frames", "tab"},
+    # The native WebRTC peer: the tab's links (tab/peers.py, plain Python) over aiortc.
+    "webrtc": {"tab", "http"},
     "__main__": {"cli"},
     "__init__": set(),
 }
-# Third-party modules only some parts may import: js/pyodide the tab, websockets the bridge; uvicorn
-# none (a test dependency: the package serves with its own driver, natively too).
-RESTRICTED = {"uvicorn": set(), "js": {"tab"}, "pyodide": {"tab"}, "websockets": {"bridge"}}
+# Third-party modules only some parts may import: js/pyodide the tab, websockets the bridge, aiortc and
+# its ICE the native WebRTC peer; uvicorn none (a test dependency: the package serves with its own
+# driver, natively too).
+RESTRICTED = {"uvicorn": set(), "js": {"tab"}, "pyodide": {"tab"}, "websockets": {"bridge"},
+              "aiortc": {"webrtc"}, "aioice": {"webrtc"}}
 
 PUBLIC = {
     "browsercouch.store": {"Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "encodings",
@@ -43,6 +47,7 @@ PUBLIC = {
         "replication_id",
         "compare_replication_logs",
     },
+    "browsercouch.tab": {"PeerLink", "PeerRouter"},
 }
 
 
