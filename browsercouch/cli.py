@@ -2,6 +2,7 @@
 ``browsercouch replicate SOURCE TARGET`` and ``browsercouch sync A B`` run replications;
 ``browsercouch web`` serves the web app, which runs browsercouch inside the browser tab;
 ``browsercouch browser`` makes Chromium itself the server (the extension and its socket bridge);
+``browsercouch peers`` lists the servers and browsers announced on the LAN (``serve --announce``);
 ``browsercouch extension-path`` and ``extension-zip OUT.zip`` hand the extension to other browsers.
 The web app and the extension ship inside the package (``bundled``).
 
@@ -12,6 +13,7 @@ typed end in one line on stderr, never a traceback; SIGTERM stops a command as C
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -41,6 +43,9 @@ DEFAULT_PROFILE = "./browsercouch-profile"
 DESCRIPTION = ("A CouchDB-compatible document database server and replicator, natively or inside a browser "
                "tab that serves the network.")
 LOG_LEVELS = ["debug", "info", "warning", "error"]
+# Seconds `browsercouch peers` listens: mDNS answers come within a second on a LAN (RFC 6762 5.2: 20-120
+# ms, then the first retry after one second), with room for one lost packet.
+PEERS_TIMEOUT = 3.0
 # Connections served at once by default: CouchDB's HTTP server (mochiweb) allows 2048.
 MAX_CONNECTIONS = 2048
 # The open-file limit the native server asks for (up to the hard limit): room for MAX_CONNECTIONS.
@@ -87,7 +92,19 @@ def build_parser():
                        help="connections served at once; more are answered 503 (default "
                        f"{MAX_CONNECTIONS}, as CouchDB; at most 3/4 of the process's open-file limit, which "
                        f"serve raises to {WANTED_FILES} where the hard limit allows)")
+    serve.add_argument("--announce", action="store_true",
+                       help="announce the server on the LAN (DNS-SD over multicast DNS, _couchdb._tcp), so "
+                       "that browsers and `browsercouch peers` find it; never on a loopback --host")
+    serve.add_argument("--name", metavar="TEXT", help="the display name announced (default: browsercouch on "
+                       "HOSTNAME)")
     _log_level_argument(serve, "info logs each request")
+    peers = commands.add_parser(
+        "peers", help="list the browsercouch servers and browsers announced on the LAN",
+        description="Browse the LAN for CouchDB servers announced with DNS-SD (_couchdb._tcp: browsercouch "
+        "serve --announce, browsers serving with --lan) for --timeout seconds and list them.")
+    peers.add_argument("--timeout", type=float, default=PEERS_TIMEOUT, metavar="SECONDS",
+                       help=f"how long to listen (default {PEERS_TIMEOUT:g})")
+    peers.add_argument("--json", action="store_true", help="print the peers as a JSON array")
     replicate = commands.add_parser(
         "replicate", help="copy what is new from SOURCE to TARGET",
         description="Replicate SOURCE to TARGET: each an http(s)://[user:pass@]host:port/db URL, or a local "
@@ -128,6 +145,8 @@ def build_parser():
                          help="serve the LAN (0.0.0.0) instead of loopback; requires credentials")
     browser.add_argument("--admin", metavar="USER:PASS",
                          help="the admin LAN peers log in as (default: generated once per profile)")
+    browser.add_argument("--name", metavar="TEXT",
+                         help="the display name LAN peers see (default: Chromium on HOSTNAME)")
     browser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="DIR",
                          help=f"the Chromium profile directory (default {DEFAULT_PROFILE})")
     browser.add_argument("--headless", action="store_true",
@@ -216,7 +235,7 @@ def browser_command(args):
                              f"got {origin!r}")
     try:
         return launcher.launch(port=args.port, lan=args.lan, profile=args.profile, headless=args.headless,
-                               admin=args.admin, cors=args.cors, hostnames=args.hostname)
+                               admin=args.admin, cors=args.cors, hostnames=args.hostname, name=args.name)
     except RuntimeError as err:
         raise SystemExit(f"browsercouch: {err}") from None
 
@@ -361,6 +380,8 @@ def serve(args):
     app = CouchApp(couch, admins=admins, cors_origins=args.cors, pbkdf2=ThreadedPbkdf2())
     sock = _bind(args.host, args.port)
 
+    announce = _announcer(args, couch, bool(admins), sock)
+
     def ready():
         print(f"browsercouch listening on {_url(sock)}", flush=True)
         if not admins:
@@ -368,7 +389,59 @@ def serve(args):
                   file=sys.stderr, flush=True)
 
     served = AccessLog(TrustedHosts(app, args.hostname))
-    return _run(_serve(served, sock, limits, max_connections, ready))
+    return _run(_serve(served, sock, limits, max_connections, ready, announce))
+
+
+def _announcer(args, couch, auth, sock):
+    """``serve --announce``: an async context manager announcing the server on the LAN while it serves
+    (``None`` without ``--announce``; a note on stderr, and ``None``, for a loopback bind)."""
+    if not args.announce:
+        return None
+    from . import discovery
+
+    reason = discovery.announce_reason(args.host)
+    if reason:
+        print(f"browsercouch: not announcing on the LAN: {reason} (serve --host 0.0.0.0 or a LAN address "
+              "to be found)", file=sys.stderr, flush=True)
+        return None
+    host, port = sock.getsockname()[:2]
+
+    @contextlib.asynccontextmanager
+    async def announced():
+        found = discovery.Discovery()
+        try:
+            addresses = None if host in ("0.0.0.0", "::") else [host]
+            instance = await found.announce(uuid=couch.uuid, name=args.name, port=port, kind="server",
+                                            auth=auth, addresses=addresses)
+            print(f"browsercouch: announced on the LAN as {instance!r} ({discovery.SERVICE_TYPE})",
+                  file=sys.stderr, flush=True)
+            yield
+        finally:
+            await found.close()
+
+    return announced()
+
+
+def peers_command(args):
+    from . import discovery
+
+    if args.timeout <= 0:
+        raise SystemExit("browsercouch: --timeout must be more than 0 seconds")
+    found = asyncio.run(discovery.browse(args.timeout))
+    if args.json:
+        print(json.dumps([peer.to_json() for peer in found], indent=2))
+        return 0
+    if not found:
+        print(f"no peers announced on the LAN within {args.timeout:g} s ({discovery.SERVICE_TYPE})")
+        return 0
+    rows = [("NAME", "KIND", "URL", "LOGIN", "UUID")]
+    rows += [(peer.name, peer.kind, peer.url or "-", "yes" if peer.auth else "no", peer.uuid or "-")
+             for peer in found]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        print("  ".join([*cells, row[-1]]))
+    return 0
 
 
 def web(args):
@@ -390,11 +463,11 @@ def _url(sock):
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-async def _serve(app, sock, limits, max_connections, ready):
-    """Serve ``app`` on ``sock`` (with its ASGI lifespan), calling ``ready()`` once it serves, until
-    cancelled (Ctrl-C, SIGTERM); return 0."""
+async def _serve(app, sock, limits, max_connections, ready, announced=None):
+    """Serve ``app`` on ``sock`` (with its ASGI lifespan), calling ``ready()`` once it serves, within
+    ``announced`` (an async context manager, or ``None``), until cancelled (Ctrl-C, SIGTERM); return 0."""
     try:
-        async with lifespan(app):
+        async with lifespan(app), (announced or contextlib.nullcontext()):
             server = await start_server(app, sock=sock, limits=limits, max_connections=max_connections)
             ready()
             try:
@@ -578,7 +651,7 @@ def extension_zip_command(args):
 COMMANDS = {
     "serve": serve, "web": web, "replicate": replicate_command, "sync": replicate_command,
     "browser": browser_command, "bridge": bridge_command, "install-bridge": install_bridge_command,
-    "extension-path": extension_path_command, "extension-zip": extension_zip_command,
+    "extension-path": extension_path_command, "extension-zip": extension_zip_command, "peers": peers_command,
 }
 
 

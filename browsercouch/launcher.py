@@ -63,10 +63,13 @@ def missing_reason():
     return bundled.missing_reason(EXTENSION_DIR)
 
 
-def start_url(port, lan, admin, cors=(), hostnames=()):
+def start_url(port, lan, admin, cors=(), hostnames=(), name=None):
     """The extension's start URL; ``cors`` and ``hostnames`` always go in (empty: none), so the command's
-    origins and names replace whatever the popup or an earlier command had set."""
+    origins and names replace whatever the popup or an earlier command had set; ``name`` is the display
+    name announced on the LAN (the stored one when ``None``)."""
     query = {"port": port, "then": "app", "cors": list(cors) or [""], "hostname": list(hostnames) or [""]}
+    if name:
+        query["name"] = name
     if lan:
         query["lan"] = 1
         query["admin"] = admin
@@ -218,7 +221,7 @@ def progress(text):
     print(f"browsercouch browser: {text}", file=sys.stderr, flush=True)
 
 
-def launch(*, port, lan, profile, headless, admin=None, cors=(), hostnames=(), out=say):
+def launch(*, port, lan, profile, headless, admin=None, cors=(), hostnames=(), name=None, out=say):
     """Run Chromium serving on ``port`` until it exits or Ctrl-C, allowing the web origins ``cors`` by
     CORS and the names ``hostnames`` in ``Host``; return its exit status. Raises ``RuntimeError`` with the
     reason when it cannot serve (no display without ``headless``, a taken port, Chromium failing)."""
@@ -238,7 +241,7 @@ def launch(*, port, lan, profile, headless, admin=None, cors=(), hostnames=(), o
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         try:
-            open_when_loaded(devtools, start_url(port, lan, admin, cors, hostnames))
+            open_when_loaded(devtools, start_url(port, lan, admin, cors, hostnames, name))
         except RuntimeError as error:
             if process.poll() is not None:
                 raise RuntimeError(f"Chromium exited with status {process.returncode} at start (is another "

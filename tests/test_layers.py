@@ -17,12 +17,13 @@ ALLOWED = {
     "replicator": {"errors", "store", "http", "replicator"},
     "api": {"errors", "store", "http", "replicator", "api", "__init__"},
     "cli": {"errors", "store", "api", "http", "replicator", "static", "bridge", "launcher", "bundled",
-            "hashing", "__init__"},
+            "hashing", "discovery", "__init__"},
     "hashing": set(),
     "launcher": {"bridge", "bundled"},
     "bundled": set(),
-    "bridge": {"bridge", "frames"},
+    "bridge": {"bridge", "frames", "discovery"},
     "frames": set(),
+    "discovery": set(),
     "static": set(),
     "tab": {"errors", "store", "api", "http", "replicator", "frames", "tab"},
     # The native WebRTC peer: the tab's links (tab/peers.py, plain Python) over aiortc.
@@ -31,10 +32,10 @@ ALLOWED = {
     "__init__": set(),
 }
 # Third-party modules only some parts may import: js/pyodide the tab, websockets the bridge, aiortc and
-# its ICE the native WebRTC peer; uvicorn none (a test dependency: the package serves with its own
-# driver, natively too).
+# its ICE the native WebRTC peer, zeroconf LAN discovery; uvicorn none (a test dependency: the package
+# serves with its own driver, natively too).
 RESTRICTED = {"uvicorn": set(), "js": {"tab"}, "pyodide": {"tab"}, "websockets": {"bridge"},
-              "aiortc": {"webrtc"}, "aioice": {"webrtc"}}
+              "aiortc": {"webrtc"}, "aioice": {"webrtc"}, "zeroconf": {"discovery"}}
 
 PUBLIC = {
     "browsercouch.store": {"Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "encodings",

@@ -17,6 +17,14 @@ copied into its answer):
        Closes the listener, every connection, the channel and its server. The next ``listen`` opens a new
        channel with a new token.
     {"type": "ping"} -> {"type": "pong", "connections": N, "channel": true|false, "listening": true|false}
+    {"type": "announce", "uuid": U, "name": N?, "auth": true|false}
+        -> {"type": "announced", "instance": "N (U[:8])"}
+        -> {"type": "announced", "instance": null, "reason": "..."}     (listening on loopback only)
+       Announces the served server on the LAN with DNS-SD over multicast DNS (``discovery.py``) and
+       browses for other servers and browsers; from then on, and each time what is found changes, the
+       bridge sends {"type": "peers", "peers": [PEER, ...]} unasked (``discovery.Peer.to_json()``). A new
+       ``listen`` or a ``stop`` withdraws the announcement and stops browsing.
+    {"type": "peers"} -> {"type": "peers", "peers": [...]}     ([] before an announce)
     anything else -> {"type": "error", "error": "bad_request", "reason": "..."}
 
 Bytes, over the channel (``../frames.py``): one WebSocket client at a time; a newer one (right token, right
@@ -327,8 +335,10 @@ def _bind(host, port):
 class Bridge:
     """The bridge's state: the TCP listener, its connections, the channel's server and its one client."""
 
-    def __init__(self, origin=None, channel_wait=CHANNEL_WAIT):
+    def __init__(self, origin=None, channel_wait=CHANNEL_WAIT, notify=None):
         self.origin = origin
+        self.notify = notify  # sends a message the page did not ask for (the peers found)
+        self.discovery = None
         self.channel_wait = channel_wait
         self.listener = None
         self.connections = {}
@@ -338,7 +348,8 @@ class Bridge:
         self._token = None
         self._next_id = 1
         self._tasks = set()
-        self._handlers = {"listen": self.listen, "stop": self.stop, "ping": self.ping}
+        self._handlers = {"listen": self.listen, "stop": self.stop, "ping": self.ping,
+                          "announce": self.announce, "peers": self.peers}
 
     async def handle(self, message):
         """The answer to one control message."""
@@ -363,6 +374,7 @@ class Bridge:
                 0 <= port <= 65535):
             raise ValueError("listen takes a host (string) and a port (0-65535)")
         self._close_listener()
+        await self._stop_discovery()
         try:
             sock = _bind(host, port)
         except OSError as error:
@@ -379,6 +391,7 @@ class Bridge:
 
     async def stop(self, message):
         self._close_listener()
+        await self._stop_discovery()
         await self._close_channel_server()
         return {"type": "stopped"}
 
@@ -386,9 +399,45 @@ class Bridge:
         return {"type": "pong", "connections": len(self.connections), "channel": self.channel is not None,
                 "listening": self.listener is not None}
 
+    async def announce(self, message):
+        uuid, name, auth = message.get("uuid"), message.get("name"), message.get("auth", True)
+        if not isinstance(uuid, str) or not uuid or not isinstance(name, (str, type(None))):
+            raise ValueError("announce takes the server's uuid (a string) and a display name")
+        if self.listener is None:
+            return _error("not_listening", "announce after listen: there is nothing to announce yet")
+        from .. import discovery
+
+        host, port = self.listener.sockets[0].getsockname()[:2]
+        reason = discovery.announce_reason(host)
+        if reason:
+            return {"type": "announced", "instance": None, "reason": f"not announced on the LAN: {reason}"}
+        if self.discovery is None:
+            self.discovery = discovery.Discovery(on_change=self._peers_changed)
+            self.discovery.browse()
+        addresses = None if host in ("0.0.0.0", "::") else [host]
+        instance = await self.discovery.announce(uuid=uuid, name=name, port=port, kind="browser",
+                                                 auth=bool(auth), addresses=addresses)
+        log.info("announced %r on the LAN", instance)
+        return {"type": "announced", "instance": instance}
+
+    async def peers(self, message):
+        found = self.discovery.peers() if self.discovery is not None else []
+        return {"type": "peers", "peers": [peer.to_json() for peer in found]}
+
+    def _peers_changed(self, peers):
+        if self.notify is not None:
+            self.notify({"type": "peers", "peers": [peer.to_json() for peer in peers]})
+
+    async def _stop_discovery(self):
+        found, self.discovery = self.discovery, None
+        if found is not None:
+            await found.close()
+            self._peers_changed([])
+
     async def close(self):
         """Close everything (the browser closed our stdin)."""
         self._close_listener()
+        await self._stop_discovery()
         await self._close_channel_server()
 
     def _close_listener(self):
@@ -538,7 +587,7 @@ async def run(origin=None, channel_wait=CHANNEL_WAIT, stdin_fd=0, stdout_fd=1):
     def write(message):
         output.write(nativemessaging.encode(message))
 
-    bridge = Bridge(origin, channel_wait)
+    bridge = Bridge(origin, channel_wait, notify=write)
     control = asyncio.create_task(_read_control(reader, bridge, write))
     lost = asyncio.create_task(out.lost.wait())
     try:
