@@ -7,6 +7,7 @@ import { HttpCouch, startTabCouch } from "./couch.js";
 import { byId, callJson, describeError } from "./ui/dom.js";
 import { createDatabasesPanel } from "./ui/databases.js";
 import { createDocumentsPanel } from "./ui/documents.js";
+import { createPeersPanel, lanPeers, urlPeers } from "./ui/peers.js";
 import { createQueriesPanel } from "./ui/queries.js";
 import { createReplicationPanel } from "./ui/replication.js";
 import { createWebrtcPanel } from "./ui/webrtc.js";
@@ -56,6 +57,7 @@ function startApp(couch) {
       for (const panel of panels) panel.show(db);
     },
   });
+  createPeersPanel(couch, byId("peers"), { sources: [lanPeers(), urlPeers()].filter(Boolean) });
   return databases.refresh();
 }
 

@@ -11,14 +11,18 @@
 // loopback mode hands it none (admin party, as the native server on 127.0.0.1). `cors` lists the web
 // origins allowed to call the server from a page (CouchDB's [cors]: "*" for any; none by default);
 // `hostnames` the names peers may use in Host besides the machine's addresses (`--hostname`).
+// LAN discovery: once serving the LAN, the bridge is asked to announce the server (DNS-SD over mDNS,
+// `_couchdb._tcp`, with `name`, the display name: `--name`) and to browse for others; what it finds
+// comes back unasked and is the status' `peers`. Loopback serving neither announces nor browses.
 //
 // Messages from extension pages (chrome.runtime.sendMessage), each answered with the status:
-//   {type: "start", port, lan, admin?, cors?, hostnames?}   serve with these settings (omitted ones: as
+//   {type: "start", port, lan, admin?, cors?, hostnames?, name?}   serve with these settings (omitted ones: as
 //                                stored; the same settings while running: nothing to do)
 //   {type: "stop"}
 //   {type: "status"}
 // Status: {serving, state, stage, port, lan, cors, host, urls, note, admin: {name, password} | null,
-//   uuid, connections, requests, log: [lines], error, storageError}. `serving` is the persisted choice; `state`
+//   uuid, connections, requests, log: [lines], error, storageError, name, announced, peers: [PEER]}.
+//   PEER: {name, uuid, kind: "browser"|"server"|"couchdb", auth, url, addresses, port, instance, version}. `serving` is the persisted choice; `state`
 //   is "stopped", "starting", "serving", "restarting" or "failed"; `log` is this worker's events, then the
 //   shared worker's recent lines (its access log).
 //
@@ -26,6 +30,8 @@
 //   -> {type: "listen", host, port}   <- {type: "listening", host, port, channel, addresses?}
 //                                     <- {type: "error", error, reason}
 //   -> {type: "ping"}                 <- {type: "pong", connections, channel}
+//   -> {type: "announce", uuid, name, auth}   <- {type: "announced", instance | null, reason?}
+//                                     <- {type: "peers", peers} (unasked, whenever they change)
 // The bridge exits, closing every connection, when its port disconnects: that is how serving stops.
 //
 // The offscreen document connects a runtime port named "server":
@@ -35,7 +41,8 @@
 
 import { DEFAULT_PORT, HOST_NAME } from "./app/constants.js";
 
-const DEFAULTS = { serving: false, port: DEFAULT_PORT, lan: false, admin: null, cors: [], hostnames: [] };
+const DEFAULTS = { serving: false, port: DEFAULT_PORT, lan: false, admin: null, cors: [], hostnames: [],
+  name: null };
 const ADMIN_NAME = "admin";
 // Delays before relaunching a bridge that went away; the count is how many failures in a row we accept.
 const RESTART_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000];
@@ -60,7 +67,7 @@ let confirmStop = null; // resolves stopListening() when the bridge says "stoppe
 
 function freshLive() {
   return { state: "stopped", stage: null, host: null, port: null, channel: null, addresses: null, uuid: null,
-    connections: 0, requests: 0, workerLog: [], storageError: null, error: null };
+    connections: 0, requests: 0, workerLog: [], storageError: null, error: null, announced: null, peers: [] };
 }
 
 function log(text) {
@@ -91,7 +98,7 @@ function newAdmin() {
 
 // `admin` ({name, password}, optional) replaces the stored LAN admin: `browsercouch browser --admin`.
 async function start({ port = settings.port, lan = settings.lan, admin: given = null,
-  cors = settings.cors, hostnames = settings.hostnames } = {}) {
+  cors = settings.cors, hostnames = settings.hostnames, name = settings.name } = {}) {
   port = Number(port);
   lan = Boolean(lan);
   cors = [...new Set(cors.map(corsOrigin))];
@@ -101,9 +108,10 @@ async function start({ port = settings.port, lan = settings.lan, admin: given = 
   const sameAdmin = !given || (settings.admin?.name === given.name && settings.admin?.password === given.password);
   const sameCors = cors.join(" ") === settings.cors.join(" ");
   const sameHostnames = hostnames.join(" ") === settings.hostnames.join(" ");
+  name = String(name ?? "").trim() || null;
   const running = ["starting", "serving", "restarting"].includes(live.state);
   if (running && settings.serving && settings.port === port && settings.lan === lan && sameAdmin && sameCors
-    && sameHostnames) {
+    && sameHostnames && settings.name === name) {
     return;
   }
   await stopListening();
@@ -112,7 +120,7 @@ async function start({ port = settings.port, lan = settings.lan, admin: given = 
     admin = newAdmin();
     log(`generated a password for "${admin.name}" (LAN peers must log in)`);
   }
-  await save({ serving: true, port, lan, admin, cors, hostnames });
+  await save({ serving: true, port, lan, admin, cors, hostnames, name });
   failures = 0;
   launch("starting");
 }
@@ -202,6 +210,13 @@ const BRIDGE_HANDLERS = {
     if (live.channel === null) return fail(`cannot listen on ${settings.port}: ${text}`);
     log(`bridge: ${text}`);
   },
+  announced(message) {
+    live.announced = message.instance;
+    log(message.instance ? `announced on the LAN as "${message.instance}"` : message.reason);
+  },
+  peers(message) {
+    live.peers = message.peers ?? [];
+  },
   async pong(message) {
     live.connections = message.connections ?? live.connections;
     channelMisses = message.channel === false && live.state === "serving" ? channelMisses + 1 : 0;
@@ -278,6 +293,7 @@ const SERVER_HANDLERS = {
     live.state = "serving";
     failures = 0;
     log(`serving on ${urls().join(" ")}`);
+    if (settings.lan) bridge?.postMessage({ type: "announce", uuid: live.uuid, name: settings.name, auth: true });
   },
   "serve-error"(message) {
     return restartBridge(`the worker could not serve: ${message.error}`);
@@ -333,7 +349,8 @@ function status() {
     cors: settings.cors, host: live.host,
     urls: urls(port), note, admin: settings.lan ? settings.admin : null, uuid: live.uuid,
     connections: live.connections, requests: live.requests, log: [...events, ...live.workerLog],
-    error: live.error, storageError: live.storageError,
+    error: live.error, storageError: live.storageError, name: settings.name, announced: live.announced,
+    peers: live.peers,
   };
 }
 

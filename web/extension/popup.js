@@ -1,5 +1,9 @@
 // The toolbar popup: start and stop serving, and what is being served. Everything goes through the
-// background's message API (background.js); the popup keeps no state of its own.
+// background's message API (background.js); the popup keeps no state of its own. Once serving, the
+// Peers view (app/ui/peers.js) joins the serving browsercouch (the app's shared worker).
+
+import { startTabCouch } from "./app/couch.js";
+import { createPeersPanel, lanPeers, urlPeers } from "./app/ui/peers.js";
 
 const REFRESH_MS = 1000;
 const LABELS = { stopped: "stopped", starting: "starting…", serving: "serving", restarting: "restarting…",
@@ -8,6 +12,7 @@ const LABELS = { stopped: "stopped", starting: "starting…", serving: "serving"
 const byId = (id) => document.getElementById(id);
 const form = byId("settings");
 let editing = false; // the user touched the settings: refreshes no longer overwrite them
+let peersView = null; // the Peers view's start, once serving
 
 function send(message) {
   return chrome.runtime.sendMessage(message);
@@ -51,6 +56,11 @@ function show(status) {
   const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
   log.textContent = status.log.join("\n");
   if (atBottom) log.scrollTop = log.scrollHeight;
+  if (status.state === "serving" && peersView === null) {
+    peersView = startTabCouch().then((couch) => createPeersPanel(couch, byId("peers"),
+      { sources: [lanPeers(), urlPeers()] }));
+  }
+  byId("peers").hidden = peersView === null;
 }
 
 async function refresh() {

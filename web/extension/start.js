@@ -1,12 +1,12 @@
 // The start URL, for automation (`browsercouch browser`, the tests): opening
 //
 //   chrome-extension://EXTENSION_ID/start.html?port=DEFAULT_PORT[&lan=1][&admin=USER:PASS]
-//     [&cors=ORIGIN ...][&hostname=NAME ...][&then=app]
+//     [&cors=ORIGIN ...][&hostname=NAME ...][&name=TEXT][&then=app]
 //
 // starts serving with those settings (`cors` repeated for each origin allowed; `cors=` alone for none;
 // without `cors` the stored origins stay; `hostname` likewise for the names peers may use besides the
-// machine's addresses) (as the popup's Start button does; the settings persist), then shows
-// the state until it is "serving" or "failed" (also in `document.body.dataset.state`, and the whole
+// machine's addresses; `name` the display name announced on the LAN) (as the popup's Start button does;
+// the settings persist), then shows the state until it is "serving" or "failed" (also in `document.body.dataset.state`, and the whole
 // status as JSON in `document.body.dataset.status`). `then=app` opens the web app once serving.
 // `start.html?stop=1` stops serving.
 
@@ -21,7 +21,8 @@ const message = params.has("stop")
   ? { type: "stop" }
   : { type: "start", port: Number(params.get("port") ?? DEFAULT_PORT), lan: params.get("lan") === "1", admin: admin(),
     cors: params.has("cors") ? params.getAll("cors").filter(Boolean) : undefined,
-    hostnames: params.has("hostname") ? params.getAll("hostname").filter(Boolean) : undefined };
+    hostnames: params.has("hostname") ? params.getAll("hostname").filter(Boolean) : undefined,
+    name: params.get("name") ?? undefined };
 
 // `admin=USER:PASS`: the LAN admin to use (else the one the extension generated and keeps).
 function admin() {
