@@ -62,6 +62,7 @@ async def view_cleanup(req):
 
 
 async def ensure_full_commit(req):
+    await req.app.couch.ensure_full_commit()
     return JSONResponse(req.db.ensure_full_commit(), status=201)
 
 

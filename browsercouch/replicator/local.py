@@ -128,6 +128,7 @@ class LocalEndpoint(Endpoint):
                     yield doc, err
 
     async def ensure_full_commit(self):
+        await self.couch.ensure_full_commit()
         return self.db.ensure_full_commit()
 
     async def get_local(self, doc_id):

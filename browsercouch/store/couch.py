@@ -79,12 +79,14 @@ class Couch:
 
     In the browser, ``snapshots=True`` says the directory is persisted by whole-file snapshots (see
     ``sqlite.Storage``) and ``on_change(path)`` is called after every change to one of its files (a write,
-    or the file's removal).
+    or the file's removal); ``flush()`` (a coroutine function) returns once every change made before the
+    call is persisted (``ensure_full_commit``).
     """
 
     def __init__(self, data_dir=None, *, max_document_size=DEFAULT_MAX_DOCUMENT_SIZE, snapshots=False,
-                 on_change=None):
+                 on_change=None, flush=None):
         self.data_dir = data_dir
+        self._flush = flush
         self.max_document_size = max_document_size
         self.snapshots = snapshots
         self.on_change = on_change
@@ -102,6 +104,14 @@ class Couch:
             self.config.setdefault("uuid", uuid.uuid4().hex)
             self.config.setdefault("secret", secrets.token_hex(32))
             self.save_config()
+
+    async def ensure_full_commit(self):
+        """Return once every committed change is durable: at once natively (each commit is synced before
+        it returns), after the page's next save in the browser, where a commit reaches the disk only
+        then. A replicator calls it before recording a checkpoint, which must never get ahead of the
+        documents it covers (a checkpoint kept while the documents were lost skips them for good)."""
+        if self._flush is not None:
+            await self._flush()
 
     @property
     def uuid(self):

@@ -122,8 +122,8 @@ class Database:
         }
 
     def ensure_full_commit(self):
-        """``_ensure_full_commit``'s answer: every write is committed before it is acknowledged, so there
-        is never anything left to commit."""
+        """``_ensure_full_commit``'s answer: every write is committed before it is acknowledged (in the
+        browser, ``Couch.ensure_full_commit`` first waits for the page to save them)."""
         return {"ok": True, "instance_start_time": INSTANCE_START_TIME}
 
     def _file_size(self):

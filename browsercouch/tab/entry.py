@@ -162,7 +162,7 @@ async def open_tab(data_dir, persist):
     """Open the databases under ``data_dir``; ``persist`` is the page's async function that saves them."""
     batch_call_soon(asyncio.get_running_loop())
     persister = Persister(persist)
-    couch = Couch(str(data_dir), snapshots=True, on_change=persister.changed)
+    couch = Couch(str(data_dir), snapshots=True, on_change=persister.changed, flush=persister.flush)
     peer_links = {}
     couch_app = CouchApp(couch, http_client=PeerRouter(FetchClient(), peer_links), pbkdf2=webcrypto_pbkdf2)
     await persister.flush()

@@ -194,3 +194,28 @@ async def test_missing_target_fails_unless_created(kind):
         assert job.state == "failed" and job.attempts == 1
         assert "target" in job.error and "create_target" in str(caught.value)
         assert not tgt.couch.exists("nope")
+
+
+@async_test
+async def test_a_checkpoint_never_gets_ahead_of_what_the_target_persisted():
+    """In the browser a commit is durable only once the page saved it (``Couch(flush=...)``): a checkpoint
+    recorded on the source before the target's documents were saved would, after a crash that lost them,
+    let the next run skip them for good (issue 14: a browser killed mid-pull). Each checkpoint the source
+    records comes after a flush of the target that it asked for."""
+    from browsercouch.replicator import LocalEndpoint
+    from browsercouch.store import Couch
+
+    events = []
+
+    async def flush():
+        events.append("flush")
+
+    source, target = Couch(), Couch(flush=flush)
+    seed(source.create_db("source"), 450)
+    source.on_change = lambda path: events.append("checkpoint")
+    await replicate(LocalEndpoint(source, "source"), LocalEndpoint(target, "target"),
+                    ReplicationOptions(create_target=True, batch_size=100))
+    assert events.count("checkpoint") >= 2, events
+    checkpoints = [at for at, event in enumerate(events) if event == "checkpoint"]
+    for before, at in zip([-1, *checkpoints], checkpoints, strict=False):
+        assert "flush" in events[before + 1:at], events
