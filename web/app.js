@@ -57,7 +57,8 @@ function startApp(couch) {
       for (const panel of panels) panel.show(db);
     },
   });
-  createPeersPanel(couch, byId("peers"), { sources: [lanPeers(), urlPeers()].filter(Boolean) });
+  createPeersPanel(couch, byId("peers"), { sources: [lanPeers(), urlPeers()].filter(Boolean),
+    onChange: () => databases.refresh() });
   return databases.refresh();
 }
 

@@ -66,7 +66,8 @@ function syncDocs(peer, { user, password, localDb, remoteDb, direction, live }) 
   }));
 }
 
-export function createPeersPanel(couch, root, { sources = [urlPeers()] } = {}) {
+// `onChange()` is called when a sync wrote documents here or elsewhere (the databases' counts changed).
+export function createPeersPanel(couch, root, { sources = [urlPeers()], onChange = () => {} } = {}) {
   const adder = sources.find((source) => source.add);
   const list = h("ul", { className: "peer-list" });
   const notes = h("p", { className: "muted peer-notes" });
@@ -76,6 +77,7 @@ export function createPeersPanel(couch, root, { sources = [urlPeers()] } = {}) {
   let chosen = null;
   let peers = [];
   let docs = [];
+  let written = 0;
 
   const field = (label, input) => h("label", {}, label, input);
   const inputs = {
@@ -126,7 +128,7 @@ export function createPeersPanel(couch, root, { sources = [urlPeers()] } = {}) {
         h("span", {}, `${doc.peer.name}: ${leg} ${doc.peer.remote_db} ${ARROWS[leg]} `
           + `${leg === "push" ? doc.source : doc.target}${doc.continuous ? " (live)" : ""}`),
         h("span", { className: "written" }, `${info.docs_written ?? 0} written, ${info.changes_pending ?? "?"} pending`),
-        info.error && h("span", { className: "error" }, String(info.error)),
+        info.error ? h("span", { className: "error" }, String(info.error)) : null,
         h("button", { type: "button", onclick: () => remove(doc).catch(show) }, "Remove"));
     }));
     if (docs.length === 0) syncs.append(h("li", { className: "muted" }, "No syncs yet."));
@@ -154,6 +156,9 @@ export function createPeersPanel(couch, root, { sources = [urlPeers()] } = {}) {
     const jobs = await callJson(couch, "GET", "/_scheduler/docs").catch(() => ({ docs: [] }));
     const byId = new Map(jobs.docs.map((job) => [job.doc_id, job]));
     docs = all.rows.filter((row) => row.doc?.peer).map((row) => ({ doc: row.doc, job: byId.get(row.id) }));
+    const total = docs.reduce((sum, { job }) => sum + (job?.info?.docs_written ?? 0), 0);
+    if (total !== written) onChange();
+    written = total;
     showPeers();
     showSyncs();
   }
@@ -164,6 +169,10 @@ export function createPeersPanel(couch, root, { sources = [urlPeers()] } = {}) {
       remoteDb: inputs.remoteDb.value.trim() || inputs.localDb.value.trim(), direction: inputs.direction.value,
       live: inputs.live.checked };
     if (!chosen.auth) choice.user = "";
+    // CouchDB makes _replicator when it starts; here it is made when first needed.
+    await callJson(couch, "PUT", "/_replicator").catch((failure) => {
+      if (failure.status !== 412) throw failure;
+    });
     for (const { _id, ...doc } of syncDocs(chosen, choice)) {
       const path = `/_replicator/${encodeURIComponent(_id)}`;
       const old = await callJson(couch, "GET", path).catch(() => null);
