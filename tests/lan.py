@@ -106,6 +106,14 @@ class Lan:
         return f"http://127.0.0.1:{port}/"
 
 
+def _alive(pid):
+    """Whether process ``pid`` runs (a zombie, dead but not yet waited for, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 @contextlib.contextmanager
 def lan():
     created = Lan()
@@ -171,6 +179,10 @@ class LanBrowser:
         children = [int(pid) for pid in Path(f"/proc/{service}/task/{service}/children").read_text().split()]
         for pid in children:
             os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in children):
+            assert time.monotonic() < deadline, f"Chromium {children} outlived SIGKILL"
+            time.sleep(0.05)
         self.driver.service.stop()
         self.driver = None
 
