@@ -6,13 +6,17 @@ Columns, each a pull of the same ~300-byte documents into a fresh database, medi
 
   native -> native  two ``browsercouch serve --data TMP`` on 127.0.0.1; the puller's ``POST /_replicate``
                     (the reference)
+  TCP shell tab -> tab  two ``browsercouch browser --headless`` (the extension and its socket bridge) on
+                    127.0.0.1; B's ``POST /_replicate`` pulls from A's URL: each request leaves B's shared
+                    worker by fetch(), reaches A's bridge over TCP, crosses its WebSocket channel into A's
+                    worker and back
   WebRTC tab -> tab two headless Chromium processes on the plain web app (``browsercouch web``), paired
                     with the app's copy-paste codes; B's ``POST /_replicate`` pulls from
                     ``http://<A's uuid>.webrtc/db``: every request is HTTP/1.1 over an RTCDataChannel, from
                     B's worker through its page, the data channel, A's page and A's worker and back
 
-Goals: WebRTC >= 1,000 docs/s and >= 0.3x the TCP shell (tab -> tab through the extension's bridge). A
-goal missed is reported, not failed; a wrong document count makes the exit code non-zero. Results go to
+Goals: the TCP shell >= 0.5x the native pair; WebRTC >= 1,000 docs/s and >= 0.3x the TCP shell. A goal
+missed is reported, not failed; a wrong document count makes the exit code non-zero. Results go to
 JSON (``--out``, default ``bench/results/peers-<time>.json``).
 """
 
@@ -39,6 +43,7 @@ READY_TIMEOUT = 90
 FILL_BATCH = 1000
 GOAL_DOCS_PER_SECOND = 1000
 GOAL_RATIO_TO_TCP_SHELL = 0.3
+GOAL_TCP_SHELL_TO_NATIVE = 0.5
 
 PAGE_REQUEST = """
 const [method, path, body, done] = arguments;
@@ -146,6 +151,21 @@ def native_pulls(docs, repeat, workdir):
             server.stop()
 
 
+def tcp_shell_pulls(docs, repeat, workdir):
+    servers = [helpers.start_browser_server(workdir / name) for name in ("a", "b")]
+    try:
+        source = helpers.new_db(servers[0].url, "peers")
+        bulk_insert(source, docs)
+
+        def request(method, path, body):
+            status, _, answer = helpers.http(method, servers[1].url.rstrip("/") + path, body, timeout=600)
+            return status, answer
+        return [pull_seconds(request, source, f"pull{run}", len(docs)) for run in range(repeat)]
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def webrtc_pulls(docs, repeat, workdir):
     web = helpers.start_browsercouch(command="web")
     tabs = []
@@ -162,9 +182,9 @@ def webrtc_pulls(docs, repeat, workdir):
         web.stop()
 
 
-# (name, function(docs, repeat, workdir) -> seconds of each run). The TCP shell's tab -> tab column is
-# the bridge's (issue 14, section 1).
-COLUMNS = (("native -> native", native_pulls), ("WebRTC tab -> tab", webrtc_pulls))
+# (name, function(docs, repeat, workdir) -> seconds of each run).
+COLUMNS = (("native -> native", native_pulls), ("TCP shell tab -> tab", tcp_shell_pulls),
+           ("WebRTC tab -> tab", webrtc_pulls))
 
 
 def report(results, count):
@@ -178,6 +198,8 @@ def report(results, count):
                 + ("met" if rates["WebRTC tab -> tab"] >= GOAL_DOCS_PER_SECOND else "MISSED")]
     tcp = rates.get("TCP shell tab -> tab")
     if tcp:
+        verdicts.insert(0, f"TCP shell >= {GOAL_TCP_SHELL_TO_NATIVE}x native: {tcp / reference:.2f}x, "
+                        + ("met" if tcp / reference >= GOAL_TCP_SHELL_TO_NATIVE else "MISSED"))
         ratio = rates["WebRTC tab -> tab"] / tcp
         verdicts.append(f"WebRTC >= {GOAL_RATIO_TO_TCP_SHELL}x the TCP shell: {ratio:.2f}x, "
                         + ("met" if ratio >= GOAL_RATIO_TO_TCP_SHELL else "MISSED"))
