@@ -7,6 +7,7 @@ import { HttpCouch, startTabCouch } from "./couch.js";
 import { byId, callJson, describeError } from "./ui/dom.js";
 import { createDatabasesPanel } from "./ui/databases.js";
 import { createDocumentsPanel } from "./ui/documents.js";
+import { createMangoPanel } from "./ui/mango.js";
 import { createPeersPanel, lanPeers, urlPeers } from "./ui/peers.js";
 import { createQueriesPanel } from "./ui/queries.js";
 import { createReplicationPanel } from "./ui/replication.js";
@@ -49,7 +50,7 @@ function startApp(couch) {
       databases.refresh();
     },
   });
-  const panels = [documents, createQueriesPanel(couch), replication];
+  const panels = [documents, createQueriesPanel(couch), createMangoPanel(couch), replication];
   const databases = createDatabasesPanel(couch, {
     onSelect: (db) => {
       byId("no-db").hidden = db !== null;
