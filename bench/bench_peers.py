@@ -138,21 +138,15 @@ def pull_seconds(request, source, target, expected):
 
 def native_pulls(docs, repeat, workdir):
     servers = [helpers.start_browsercouch("--data", str(workdir / name)) for name in ("source", "target")]
-    try:
-        source = helpers.new_db(servers[0].url, "peers")
-        bulk_insert(source, docs)
-
-        def request(method, path, body):
-            status, _, answer = helpers.http(method, servers[1].url.rstrip("/") + path, body, timeout=600)
-            return status, answer
-        return [pull_seconds(request, source, f"pull{run}", len(docs)) for run in range(repeat)]
-    finally:
-        for server in servers:
-            server.stop()
+    return _pulls_between(servers, docs, repeat)
 
 
 def tcp_shell_pulls(docs, repeat, workdir):
-    servers = [helpers.start_browser_server(workdir / name) for name in ("a", "b")]
+    return _pulls_between([helpers.start_browser_server(workdir / name) for name in ("a", "b")], docs, repeat)
+
+
+def _pulls_between(servers, docs, repeat):
+    """Pull times of ``docs`` from the first server into the second, which replicates; stops both."""
     try:
         source = helpers.new_db(servers[0].url, "peers")
         bulk_insert(source, docs)

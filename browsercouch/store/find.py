@@ -45,7 +45,7 @@ from .mango import (
     normalize,
     parse_field,
 )
-from .mango_index import MAX, Index, encode_key, encode_prefix, parse_sort
+from .mango_index import MAX, Index, encode_key, encode_prefix, parse_sort, pos_integer
 
 __all__ = ["find", "explain_request", "parse_request", "plan", "run", "explain", "Cursor", "DEFAULT_LIMIT"]
 
@@ -85,13 +85,6 @@ def _non_neg_integer(value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise BadRequest(f"{erlang_term(value)} is not an integer greater than or equal to zero",
                          error="invalid_non_neg_integer")
-    return value
-
-
-def _pos_integer(value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise BadRequest(f"{erlang_term(value)} is not an integer greater than zero",
-                         error="invalid_pos_integer")
     return value
 
 
@@ -164,7 +157,7 @@ _FIND_OPTIONS = (
     ("sort", (), parse_sort),
     ("fields", None, _fields),
     ("partition", "", _partition),
-    ("r", 1, _pos_integer),
+    ("r", 1, pos_integer),
     ("conflicts", False, _boolean),
     ("stale", False, _stale),
     ("update", True, _boolean),

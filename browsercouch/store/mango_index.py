@@ -492,7 +492,8 @@ def _name_option(value, what):
     return value
 
 
-def _pos_integer(value):
+def pos_integer(value):
+    """``value`` if it is an integer above zero (mango_opts:validate_pos_integer/1), else CouchDB's 400."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise BadRequest(f"{erlang_term(value)} is not an integer greater than zero",
                          error="invalid_pos_integer")
@@ -520,7 +521,7 @@ def _create_options(body):
         if key in body:
             options[key] = _name_option(body[key], key)
     if "w" in body:
-        options["w"] = _pos_integer(body["w"])
+        options["w"] = pos_integer(body["w"])
     if "partitioned" in body:
         options["partitioned"] = _partitioned(body["partitioned"])
     for key in body:
