@@ -29,6 +29,7 @@ from .api import CouchApp, format_admin_hash, hash_password, parse_admin_hash
 from .errors import CouchError
 from .hashing import ThreadedPbkdf2
 from .http import DEFAULT_LIMITS, AccessLog, Limits, TrustedHosts, lifespan, start_server, tcp_client
+from .jsengine import MiniRacerEngine
 from .replicator import Replication, ReplicationOptions, open_endpoint
 from .static import StaticFiles
 from .store import Couch
@@ -322,7 +323,7 @@ def _open_couch(data_dir):
     if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
         raise SystemExit(f"browsercouch: --data {data_dir} is not a directory")
     try:
-        return Couch(data_dir)
+        return Couch(data_dir, js_engine=MiniRacerEngine())
     except OSError as err:
         raise SystemExit(f"browsercouch: cannot use --data {data_dir}: {err.strerror or err}") from None
     except ValueError as err:  # a damaged _config.json

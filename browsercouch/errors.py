@@ -33,6 +33,12 @@ __all__ = [
     "BadPeerResponse",
     "ServiceUnavailable",
     "PeerUnavailable",
+    "CompilationError",
+    "InvalidDesignDoc",
+    "QueryServerError",
+    "JsEngineError",
+    "JsTimeout",
+    "JsOutOfMemory",
     "from_response",
 ]
 
@@ -181,6 +187,43 @@ class PeerUnavailable(ServiceUnavailable):
     """A replication peer could not be reached, broke the connection, or stayed silent too long."""
 
     error = "peer_unavailable"
+
+
+class CompilationError(BadRequest):
+    """A design function that does not compile (``couch_query_servers:try_compile/4``)."""
+
+    error = "compilation_error"
+
+
+class InvalidDesignDoc(BadRequest):
+    """A design document of the wrong shape (``couch_mrview:validate/2``)."""
+
+    error = "invalid_design_doc"
+
+
+class QueryServerError(CouchError):
+    """An error a design function's run reports (``["error", name, reason]`` of the query server
+    protocol); CouchDB answers it 500 with the JavaScript error's name."""
+
+    status, error, reason = 500, "unknown_error", "The query server reported an error."
+
+
+class JsEngineError(CouchError):
+    """The JavaScript engine itself failed: CouchDB's couchjs process died (``couch_os_process``)."""
+
+    status, error, reason = 500, "os_process_error", "The JavaScript engine failed."
+
+
+class JsTimeout(JsEngineError):
+    """A design function ran past the time limit ([query_server_config] os_process_timeout)."""
+
+    reason = "OS process timed out."
+
+
+class JsOutOfMemory(JsEngineError):
+    """A design function used more memory than its context may."""
+
+    reason = "{exit_status,1}"
 
 
 _BY_STATUS = {

@@ -17,8 +17,9 @@ ALLOWED = {
     "replicator": {"errors", "store", "http", "replicator"},
     "api": {"errors", "store", "http", "replicator", "api", "__init__"},
     "cli": {"errors", "store", "api", "http", "replicator", "static", "bridge", "launcher", "bundled",
-            "hashing", "discovery", "__init__"},
+            "hashing", "discovery", "jsengine", "__init__"},
     "hashing": set(),
+    "jsengine": {"errors"},
     "launcher": {"bridge", "bundled"},
     "bundled": set(),
     "bridge": {"bridge", "frames", "discovery"},
@@ -32,10 +33,11 @@ ALLOWED = {
     "__init__": set(),
 }
 # Third-party modules only some parts may import: js/pyodide the tab, websockets the bridge, aiortc and
-# its ICE the native WebRTC peer, zeroconf LAN discovery; uvicorn none (a test dependency: the package
-# serves with its own driver, natively too).
+# its ICE the native WebRTC peer, zeroconf LAN discovery, mini-racer the native JavaScript engine; uvicorn
+# none (a test dependency: the package serves with its own driver, natively too).
 RESTRICTED = {"uvicorn": set(), "js": {"tab"}, "pyodide": {"tab"}, "websockets": {"bridge"},
-              "aiortc": {"webrtc"}, "aioice": {"webrtc"}, "zeroconf": {"discovery"}}
+              "aiortc": {"webrtc"}, "aioice": {"webrtc"}, "zeroconf": {"discovery"},
+              "py_mini_racer": {"jsengine"}}
 
 PUBLIC = {
     "browsercouch.store": {"Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "encodings",

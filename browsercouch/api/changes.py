@@ -9,10 +9,11 @@ without a change, ``limit`` rows were sent, the database is deleted, or the clie
 pass then. Every feed streams: rows go out in chunks as the pass finds them.
 """
 
+import json
 import time
 from urllib.parse import unquote
 
-from ..errors import BadContentType, BadRequest, NotFound
+from ..errors import BadContentType, BadRequest
 from ..store import FeedEnd
 from . import system_dbs
 from .messages import ChunkedResponse, Response, dumps, etag_matches, loads, opaque_etag
@@ -133,25 +134,14 @@ def _selection(db, query, body):
         return {"selector": body["selector"]}
     if name == "_design":
         return {"design_only": True}
+    if name == "_view":
+        return {"doc_filter": db.filter("_view", view=query.get("view"))}
     if name.startswith("_"):
         raise BadRequest("unknown builtin filter name")
-    _check_design_filter(db, name)
-    raise BadRequest(f"Filter `{name}` is not supported: JavaScript filter functions are not available")
-
-
-def _check_design_filter(db, name):
-    """Raise as CouchDB does for a ``ddoc/filter`` name before it would run the filter
-    (``couch_changes:configure_filter/4``): 400 unless two parts, 404 for a missing design document or
-    a design document without that filter."""
-    parts = [unquote(part) for part in name.split("/") if part]
-    if len(parts) != 2:
-        raise BadRequest("`filter` must be of the form `designname/filtername`")
-    ddoc = db.get("_design/" + parts[0])
-    filters = ddoc.get("filters")
-    if not isinstance(filters, dict):
-        raise NotFound("missing json key: filters")
-    if parts[1] not in filters:
-        raise NotFound("missing json key: " + parts[1])
+    req = {"query": dict(query.raw), "method": "GET" if body is None else "POST",
+           "body": "undefined" if body is None else json.dumps(body), "info": db.info(), "id": None,
+           "userCtx": {"db": db.name, "name": None, "roles": []}, "secObj": db.security}
+    return {"doc_filter": db.filter("/".join(unquote(p) for p in name.split("/")), req)}
 
 
 async def changes(req):
@@ -161,7 +151,7 @@ async def changes(req):
         etag = opaque_etag(req.db.name, req.db.incarnation, req.db.update_seq)
         if etag_matches(req, etag):
             return Response(304, headers=[("ETag", etag)], content_type=None)
-        return ChunkedResponse(_normal(req.db, q), headers=[("ETag", etag)])
+        return ChunkedResponse(await _started(_normal(req.db, q)), headers=[("ETag", etag)])
     if q.feed == "longpoll":
         return ChunkedResponse(_longpoll(req.db, q), request=req)
     if q.feed == "eventsource":
@@ -190,10 +180,22 @@ async def _pass(db, q, since, limit):
     return rows[:-1], rows[-1]
 
 
+async def _started(chunks):
+    """``chunks`` with its first one read already, so that an error before it (a filter function that
+    throws on the first documents) is answered as an error, not inside a 200."""
+    first = await chunks.__anext__()
+
+    async def resumed():
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return resumed()
+
+
 async def _normal(db, q):
     """One pass, streamed: rows are encoded and sent in chunks as they are found, never held whole."""
-    yield b'{"results":[\n'
-    chunk, separator = [], b""
+    chunk, separator = [b'{"results":[\n'], b""
     size = 0
     async for item in db.changes(q.since, limit=q.limit, **q.options):
         if isinstance(item, FeedEnd):

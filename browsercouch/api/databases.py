@@ -57,10 +57,6 @@ async def compact(req):
     return JSONResponse({"ok": True}, status=202)
 
 
-async def view_cleanup(req):
-    return JSONResponse({"ok": True}, status=202)
-
-
 async def ensure_full_commit(req):
     await req.app.couch.ensure_full_commit()
     return JSONResponse(req.db.ensure_full_commit(), status=201)

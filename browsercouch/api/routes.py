@@ -18,7 +18,7 @@ feature, as CouchDB answers for one it lacks, rather than a document or database
 import functools
 
 from ..errors import NotImplementedFeature
-from . import attachments, changes, databases, documents, find, replication, server
+from . import attachments, changes, databases, documents, find, replication, server, views
 
 __all__ = ["ROUTES", "match", "PUBLIC", "SERVER_ADMIN", "MEMBER", "DB_ADMIN", "CREATE"]
 
@@ -42,7 +42,6 @@ def missing(feature, note=""):
     return not_implemented
 
 
-VIEWS = missing("Querying views (_view)")
 SEARCH = missing("Full-text search (_search, _nouveau)")
 PURGE = missing("Purging (_purge, _purged_infos)")
 MULTI_QUERY = missing("Several queries in one request (queries)")
@@ -50,7 +49,6 @@ NODE = missing("The node API (/_node/{node}/...: _config, _stats, _system, _vers
 FAUXTON = missing("Fauxton (/_utils)", "; its own web app is served by `browsercouch web`")
 
 UNSUPPORTED = [
-    ((*GET, "POST"), ("{db}", "_design", "{ddoc}", "_view", "{view*}"), MEMBER, VIEWS),
     ((*GET, "POST"), ("{db}", "_design", "{ddoc}", "_show", "{show*}"), MEMBER,
      missing("Show functions (_show)")),
     ((*GET, "POST"), ("{db}", "_design", "{ddoc}", "_list", "{list*}"), MEMBER,
@@ -124,7 +122,7 @@ ROUTES = [
     (GET, ("{db}", "_security"), MEMBER, databases.get_security),
     (("PUT",), ("{db}", "_security"), DB_ADMIN, databases.put_security),
     (("POST",), ("{db}", "_compact"), DB_ADMIN, databases.compact),
-    (("POST",), ("{db}", "_view_cleanup"), DB_ADMIN, databases.view_cleanup),
+    (("POST",), ("{db}", "_view_cleanup"), DB_ADMIN, views.view_cleanup),
     (("POST",), ("{db}", "_ensure_full_commit"), MEMBER, databases.ensure_full_commit),
     (GET, ("{db}", "_local", "{doc}"), MEMBER, documents.get_local),
     (ANY, ("{db}", "_local", "{doc}", "{att*}"), MEMBER, databases.refuse_local_attachment),
@@ -135,6 +133,9 @@ ROUTES = [
     (("PUT",), ("{db}", "_design", "{ddoc}"), DB_ADMIN, documents.put),
     (("DELETE",), ("{db}", "_design", "{ddoc}"), DB_ADMIN, documents.delete),
     (("COPY",), ("{db}", "_design", "{ddoc}"), DB_ADMIN, documents.copy),
+    ((*GET, "POST"), ("{db}", "_design", "{ddoc}", "_view", "{view}"), MEMBER, views.view),
+    (("POST",), ("{db}", "_design", "{ddoc}", "_view", "{view}", "queries"), MEMBER, views.view_queries),
+    (GET, ("{db}", "_design", "{ddoc}", "_info"), MEMBER, views.design_info),
     (GET, ("{db}", "_design", "{ddoc}", "{att*}"), MEMBER, attachments.get),
     (("PUT",), ("{db}", "_design", "{ddoc}", "{att*}"), DB_ADMIN, attachments.put),
     (("DELETE",), ("{db}", "_design", "{ddoc}", "{att*}"), DB_ADMIN, attachments.delete),

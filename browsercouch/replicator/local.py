@@ -89,7 +89,8 @@ class LocalEndpoint(Endpoint):
                       filter=None, query_params=None):
         with self._errors:
             db = self.db
-            options = dict(_selection(doc_ids, selector, filter), limit=limit, all_leaves=True)
+            selection = _selection(db, doc_ids, selector, filter, query_params)
+            options = dict(selection, limit=limit, all_leaves=True)
             deadline = time.monotonic() + self.feed_timeout
             rows, end = await _pass(db, _local_seq(since), options)
             while longpoll and not rows and not db.closed:
@@ -144,7 +145,7 @@ def _refused_row(doc, err):
     return {"id": doc["_id"], "rev": doc.get("_rev"), "error": err.error, "reason": err.reason}
 
 
-def _selection(doc_ids, selector, filter):
+def _selection(db, doc_ids, selector, filter, query_params):
     """The ``Database.changes`` options of a replication's selection."""
     if doc_ids is not None:
         return {"doc_ids": doc_ids}
@@ -153,8 +154,8 @@ def _selection(doc_ids, selector, filter):
     if filter == "_design":
         return {"design_only": True}
     if filter is not None:
-        raise BadRequest(f"Filter `{filter}` is not supported: JavaScript filter functions are not available "
-                         "here; use doc_ids or a selector")
+        return {"doc_filter": db.filter(filter, {"query": query_params or {}, "method": "GET", "id": None,
+                                                 "userCtx": {"db": db.name, "name": None, "roles": []}})}
     return {}
 
 

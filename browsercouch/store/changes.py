@@ -39,9 +39,10 @@ class FeedEnd(NamedTuple):
 
 
 async def feed(db, since=0, *, limit=None, descending=False, doc_ids=None, selector=None, design_only=False,
-               all_leaves=False, include_docs=False, doc_options=None):
-    """Yield the ``_changes`` rows of one pass over ``db`` after ``since``, then a ``FeedEnd``."""
-    accept, matches_only = _selection(db, doc_ids, selector, design_only)
+               doc_filter=None, all_leaves=False, include_docs=False, doc_options=None):
+    """Yield the ``_changes`` rows of one pass over ``db`` after ``since``, then a ``FeedEnd``.
+    ``doc_filter`` is a predicate on the winning revision (a design filter function: ``Database.filter``)."""
+    accept, matches_only = _selection(db, doc_ids, selector, design_only, doc_filter)
     last_seq, walked, sent = db.update_seq if descending else since, 0, 0
     if db.closed:  # deleted while a feed waited: nothing more to read, nothing pending
         yield FeedEnd(last_seq, 0)
@@ -65,9 +66,15 @@ async def feed(db, since=0, *, limit=None, descending=False, doc_ids=None, selec
     yield FeedEnd(last_seq, ahead - walked)
 
 
-def _selection(db, doc_ids, selector, design_only):
+def _selection(db, doc_ids, selector, design_only, doc_filter):
     """``(accept, matches_only)``: a predicate on ``ChangeRow``s (``None`` for all), and whether CouchDB
     would visit the matching documents only."""
+    if doc_filter is not None:
+        def accept_doc(change):
+            doc = db.doc_at(change.doc_id, change.tree)
+            return doc is not None and doc_filter(doc)
+
+        return accept_doc, False
     if doc_ids is not None:
         wanted = set(doc_ids)
         return (lambda change: change.doc_id in wanted), len(doc_ids) <= DOC_IDS_FAST_PATH

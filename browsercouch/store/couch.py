@@ -19,6 +19,7 @@ import uuid
 
 from ..errors import FileExists, IllegalDatabaseName, NotFound
 from .database import DEFAULT_MAX_DOCUMENT_SIZE, Database
+from .query_server import QueryServer
 from .sqlite import Storage
 
 __all__ = ["Couch", "validate_db_name"]
@@ -81,12 +82,16 @@ class Couch:
     ``sqlite.Storage``) and ``on_change(path)`` is called after every change to one of its files (a write,
     or the file's removal); ``flush()`` (a coroutine function) returns once every change made before the
     call is persisted (``ensure_full_commit``).
+
+    ``js_engine`` runs design functions (``query_server``: V8 natively, QuickJS in the browser); without
+    one, views, ``validate_doc_update`` and filter functions answer that they need it.
     """
 
     def __init__(self, data_dir=None, *, max_document_size=DEFAULT_MAX_DOCUMENT_SIZE, snapshots=False,
-                 on_change=None, flush=None):
+                 on_change=None, flush=None, js_engine=None):
         self.data_dir = data_dir
         self._flush = flush
+        self.query_server = QueryServer(js_engine) if js_engine is not None else None
         self.max_document_size = max_document_size
         self.snapshots = snapshots
         self.on_change = on_change
@@ -174,7 +179,8 @@ class Couch:
             path = ":memory:" if self.data_dir is None else self._private_file(name)
             changed = functools.partial(self._changed, path)
             storage = Storage(path, snapshots=self.snapshots, on_commit=changed)
-            db = self._open[name] = Database(name, storage, max_document_size=self.max_document_size)
+            db = self._open[name] = Database(name, storage, max_document_size=self.max_document_size,
+                                             query_server=self.query_server)
         return db
 
     def _private_file(self, name):
@@ -206,3 +212,5 @@ class Couch:
         for db in self._open.values():
             db.close()
         self._open.clear()
+        if self.query_server is not None:
+            self.query_server.close()

@@ -23,8 +23,17 @@ import time
 import uuid
 from typing import NamedTuple
 
-from ..errors import BadRequest, Conflict, CouchError, DocValidation, MissingStub, NotFound, TooLarge
-from . import find, mango_index, revtree
+from ..errors import (
+    BadRequest,
+    Conflict,
+    CouchError,
+    DocValidation,
+    MissingStub,
+    NotFound,
+    NotImplementedFeature,
+    TooLarge,
+)
+from . import design, find, mango_index, revtree, views
 from .changes import feed
 from .documents import (
     compact_json,
@@ -88,13 +97,17 @@ class _Edit:
 class Database:
     """A database over one ``Storage``. Create through ``Couch``; ``name`` is for ``info()``."""
 
-    def __init__(self, name, storage, *, max_document_size=DEFAULT_MAX_DOCUMENT_SIZE):
+    def __init__(self, name, storage, *, max_document_size=DEFAULT_MAX_DOCUMENT_SIZE, query_server=None):
         self.name = name
         self._storage = storage
         self.max_document_size = max_document_size
         # Tells this opening of the database from an earlier one of the same name (a deleted and
         # recreated database must not match an old ETag).
         self.incarnation = str(int(time.time() * 1_000_000))
+        # Runs design functions (``query_server.QueryServer``); ``None`` when no JavaScript engine was given.
+        self.query_server = query_server
+        self._validators = None
+        self._view_locks = {}
         self.update_seq = storage.max_seq()
         self.doc_count, self.doc_del_count = storage.count_docs()
         self.revs_limit = storage.get_meta("revs_limit", revtree.DEFAULT_REVS_LIMIT)
@@ -489,9 +502,10 @@ class Database:
 
     # -- writing documents ------------------------------------------------------------------------
 
-    def put(self, doc, *, new_edits=True, attachment_data=None):
+    def put(self, doc, *, new_edits=True, attachment_data=None, user_ctx=None):
         """Write one document; return ``{"ok": True, "id", "rev"}``. Raises the document's error."""
-        result = self.update_docs([doc], new_edits=new_edits, attachment_data=attachment_data)
+        result = self.update_docs([doc], new_edits=new_edits, attachment_data=attachment_data,
+                                  user_ctx=user_ctx)
         if result and "error" in result[0]:
             raise result[0]["exception"]
         if result:
@@ -499,30 +513,35 @@ class Database:
         meta = split_doc(doc)[0]
         return {"ok": True, "id": meta["_id"], "rev": format_rev(self._replicated_path(meta)[0])}
 
-    def update_docs(self, docs, *, new_edits=True, attachment_data=None):
+    def update_docs(self, docs, *, new_edits=True, attachment_data=None, user_ctx=None):
         """``_bulk_docs``: write ``docs`` in one transaction; return one result row per document.
 
         A row is ``{"ok": True, "id", "rev"}`` or ``{"id", "error", "reason", "exception"}`` (the caller
         strips ``exception``). With ``new_edits=False`` successful rows are omitted, as CouchDB does.
         ``attachment_data`` maps ``(doc_id, name)`` to bytes for attachments sent with ``"follows": true``.
-        Malformed documents raise before anything is written.
+        Malformed documents raise before anything is written. Every document but ``_local`` and design
+        ones must pass the design documents' ``validate_doc_update`` functions, which see ``user_ctx``
+        (``{"db", "name", "roles"}``; a server admin's when ``None``: the server's own writes).
         """
         prepared = [self._prepare(doc, new_edits) for doc in docs]
         results = []
         counters = self.update_seq, self.doc_count, self.doc_del_count
+        user_ctx = user_ctx or {"db": self.name, "name": None, "roles": ["_admin"]}
         try:
-            self._write(prepared, new_edits, attachment_data or {}, results)
+            self._write(prepared, new_edits, attachment_data or {}, results, user_ctx)
         except BaseException:
             self.update_seq, self.doc_count, self.doc_del_count = counters
             raise
         self._notify()
         return results
 
-    def _write(self, prepared, new_edits, attachment_data, results):
+    def _write(self, prepared, new_edits, attachment_data, results, user_ctx):
+        validators = self._validate_functions() if any(_validated(p.doc_id) for p in prepared) else ()
         with self._storage.transaction():
             edits = self._open_edits([p.doc_id for p in prepared if not p.doc_id.startswith("_local/")])
             for incoming in prepared:
                 try:
+                    self._check(incoming, edits.get(incoming.doc_id), new_edits, validators, user_ctx)
                     rev = self._apply(edits, incoming, new_edits, attachment_data)
                 except CouchError as err:
                     # chttpd_db:update_doc_result_to_json: a replicated edit's row names its rev.
@@ -532,6 +551,105 @@ class Database:
                 if new_edits:
                     results.append({"ok": True, "id": incoming.doc_id, "rev": rev})
             self._save_edits(edits)
+
+    # -- views ----------------------------------------------------------------------------------------
+
+    def view_index(self, ddoc_id):
+        """The ``views.ViewIndex`` of design document ``ddoc_id`` as it is now (``NotFound`` if none)."""
+        group = design.ViewGroup(ddoc_id, self.get(ddoc_id))
+        lock = self._view_locks.setdefault(group.signature, asyncio.Lock())
+        return views.ViewIndex(self, self._storage, group, self.query_server, lock)
+
+    def view_cleanup(self):
+        """Drop the indexes no design document uses any more (``POST /db/_view_cleanup``)."""
+        live = set()
+        for doc_id, _ in self.all_docs(start_key="_design/", end_key="_design0", inclusive_end=False):
+            live.add(design.ViewGroup(doc_id, self.get(doc_id)).signature)
+        views.cleanup(self._storage, live)
+
+    def filter(self, name, req=None, view=None):
+        """A predicate on documents: the design filter function ``name`` (``"ddoc/filter"``) called with
+        ``req``, or with ``name == "_view"`` whether the map function of ``view`` (``"ddoc/view"``)
+        emits (``couch_changes:configure_filter/4``, with its errors)."""
+        if name == "_view":
+            if view is None:
+                raise BadRequest("`view` filter parameter is not provided.")
+            ddoc, fname = self._design_function(view, "view", "views")
+            query_server = self._require_query_server()
+            return lambda doc: query_server.filter_view(ddoc, fname, [doc])[0]
+        ddoc, fname = self._design_function(name, "filter", "filters")
+        query_server = self._require_query_server()
+        return lambda doc: query_server.filter(ddoc, fname, [doc], req or {})[0]
+
+    def _design_function(self, name, what, member):
+        parts = [part for part in name.split("/") if part]
+        if len(parts) != 2:
+            raise BadRequest(f"`{what}` must be of the form `designname/{what}name`")
+        ddoc = self.get("_design/" + parts[0])
+        functions = ddoc.get(member)
+        if not isinstance(functions, dict):
+            raise NotFound(f"missing json key: {member}")
+        if parts[1] not in functions:
+            raise NotFound(f"missing json key: {parts[1]}")
+        return ddoc, parts[1]
+
+    def _require_query_server(self):
+        if self.query_server is None:
+            raise NotImplementedFeature("JavaScript design functions need a JavaScript engine, and none was "
+                                        "given")
+        return self.query_server
+
+    # -- validation ------------------------------------------------------------------------------------
+
+    def _validate_functions(self):
+        """The design documents with a ``validate_doc_update``, read once per change of design docs."""
+        if self._validators is None:
+            ddocs = []
+            for doc_id, _ in self.all_docs(start_key="_design/", end_key="_design0", inclusive_end=False):
+                ddoc = self.get(doc_id)
+                if isinstance(ddoc.get("validate_doc_update"), str):
+                    ddocs.append(ddoc)
+            self._validators = ddocs
+        return self._validators
+
+    def _check(self, incoming, edit, new_edits, validators, user_ctx):
+        """Check a design document's shape and functions (``design.validate``), or run every
+        ``validate_doc_update`` on any other document (``couch_db:validate_doc_update/3``)."""
+        if incoming.doc_id.startswith("_design/"):
+            if not incoming.meta.get("_deleted"):
+                design.validate(incoming.body, self.query_server)
+            return
+        if not validators or not _validated(incoming.doc_id):
+            return
+        if self.query_server is None:
+            raise NotImplementedFeature("validate_doc_update needs a JavaScript engine, and none was given")
+        new_doc = dict(incoming.body, **{k: v for k, v in incoming.meta.items() if k != "_attachments"})
+        new_doc["_id"] = incoming.doc_id
+        if incoming.meta.get("_attachments"):
+            new_doc["_attachments"] = incoming.meta["_attachments"]
+        old_doc = self._disk_doc(incoming, edit, new_edits)
+        for ddoc in validators:
+            self.query_server.validate(ddoc, new_doc, old_doc, user_ctx, self.security)
+
+    def _disk_doc(self, incoming, edit, new_edits):
+        """The document on disk an edit replaces, for ``validate_doc_update``'s ``oldDoc``: the revision
+        named by ``_rev`` (interactive), or the leaf on the replicated path; ``None`` for a new one."""
+        if edit is None or not edit.tree:
+            return None
+        if new_edits:
+            rev_str = incoming.meta.get("_rev")
+            rev = parse_rev_or_400(rev_str) if rev_str else revtree.winning_rev(edit.tree)
+            if rev_str is None and not edit.tree[rev].deleted:
+                return None
+        else:
+            leaves = set(revtree.collect_leaves(edit.tree))
+            rev = next((r for r in incoming.path[1:] if r in leaves), None)
+        if rev is None or rev not in edit.tree:
+            return None
+        try:
+            return self._render(incoming.doc_id, edit.tree, rev, 0, {"revs": True})[0]
+        except NotFound:
+            return None
 
     def _prepare(self, doc, new_edits):
         meta, body = split_doc(doc)
@@ -568,6 +686,8 @@ class Database:
         for _, edit in sorted(edits.items()):
             if not edit.changed:
                 continue
+            if edit.doc_id.startswith("_design/"):
+                self._validators = None
             self.update_seq += 1
             winner = revtree.winning_rev(edit.tree)
             deleted = edit.tree[winner].deleted
@@ -744,7 +864,7 @@ class Database:
         ``encoding`` is the body's ``Content-Encoding`` (``None`` or ``"gzip"``)."""
         return AttachmentUpload(self._storage, content_type, encoding)
 
-    def put_attachment(self, doc_id, name, rev, content_type, data, upload=None):
+    def put_attachment(self, doc_id, name, rev, content_type, data, upload=None, user_ctx=None):
         """``PUT /db/doc/att``: a new revision of ``doc_id`` with ``name`` added or replaced. ``data`` is
         ``upload.finish()`` (or identity bytes); if the write fails, ``upload`` is discarded."""
         try:
@@ -753,13 +873,13 @@ class Database:
             atts = doc.setdefault("_attachments", {})
             # "follows" hands the bytes over as they are: no base64 round trip for a many-megabyte upload.
             atts[name] = {"content_type": content_type, "follows": True}
-            return self.put(doc, attachment_data={(doc_id, name): data})
+            return self.put(doc, attachment_data={(doc_id, name): data}, user_ctx=user_ctx)
         except BaseException:
             if upload is not None:
                 upload.discard()
             raise
 
-    def delete_attachment(self, doc_id, name, rev):
+    def delete_attachment(self, doc_id, name, rev, user_ctx=None):
         """``DELETE /db/doc/att``: a new revision of ``doc_id`` without ``name``. The revision named (the
         winner without one) must have it, else 404, before a missing ``rev`` is a conflict."""
         validate_attachment_name(name)
@@ -769,7 +889,7 @@ class Database:
         if rev is None:
             raise Conflict()
         del doc["_attachments"][name]
-        return self.put(doc)
+        return self.put(doc, user_ctx=user_ctx)
 
     def _editable(self, doc_id, rev):
         try:
@@ -881,6 +1001,10 @@ class Database:
         self.closed = True
         self._notify()
         self._storage.close()
+
+
+def _validated(doc_id):
+    return not doc_id.startswith(("_design/", "_local/"))
 
 
 def _resolve(future, value):

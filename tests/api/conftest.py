@@ -78,9 +78,10 @@ def make_client(transport, uvicorn_pool):
     loop = asyncio.new_event_loop()
     cleanups = []
 
-    def make(*, admins=None, cors_origins=(), max_document_size=None, data_dir=None, **app_options):
+    def make(*, admins=None, cors_origins=(), max_document_size=None, data_dir=None, js_engine=None,
+             **app_options):
         couch_options = {} if max_document_size is None else {"max_document_size": max_document_size}
-        couch = Couch(data_dir, **couch_options)
+        couch = Couch(data_dir, js_engine=js_engine, **couch_options)
         app = CouchApp(couch, admins=admins, cors_origins=cors_origins, **app_options)
         cleanups.append(couch.close)
         if transport == "pipe":
