@@ -41,7 +41,7 @@ RESTRICTED = {"uvicorn": set(), "js": {"tab"}, "pyodide": {"tab"}, "websockets":
 
 PUBLIC = {
     "browsercouch.store": {"Couch", "Database", "ChangeRow", "FeedEnd", "revtree", "encodings",
-                           "validate_db_name", "canonical_json", "compact_json"},
+                           "validate_db_name", "canonical_json", "compact_json", "views", "reduce"},
     "browsercouch.api": {"CouchApp", "PAGE_EXTENSION", "hash_password", "format_admin_hash",
                          "parse_admin_hash", "pbkdf2_inline"},
     "browsercouch.replicator": {

@@ -9,8 +9,7 @@ store's index (``store.views``), updated first unless ``update=false`` (``lazy``
 import json
 
 from ..errors import BadRequest, NotFound, QueryParseError
-from ..store.reduce import reduce_rows
-from ..store.views import UNSET, encode_key
+from ..store import reduce, views
 from .databases import MAX_ROWS, _body_object, _boolean, _positive_int
 from .messages import ChunkedResponse, JSONResponse, dumps, loads
 
@@ -31,7 +30,7 @@ class ViewQuery:
     """One view query's arguments (``#mrargs{}``)."""
 
     def __init__(self, params):
-        self.start = self.end = UNSET
+        self.start = self.end = views.UNSET
         self.keys = None
         self.start_docid = self.end_docid = None
         self.descending = False
@@ -120,15 +119,17 @@ class ViewQuery:
             return
         if not isinstance(keys, list):
             raise QueryParseError("`keys` must be an array of strings.")
-        if keys and (self.start is not UNSET or self.end is not UNSET):
+        if keys and (self.start is not views.UNSET or self.end is not views.UNSET):
             raise QueryParseError("`keys` is incompatible with `key`, `start_key` and `end_key`")
 
     def _check_range(self):
         # The same key both ends (Erlang's =:=: 0 is not false, 1 is not 1.0) is no range to check.
-        if self.start is UNSET or self.end is UNSET or json.dumps(self.start) == json.dumps(self.end):
+        unset = views.UNSET
+        if self.start is unset or self.end is unset or json.dumps(self.start) == json.dumps(self.end):
             return
-        start = (encode_key(self.start), self.start_docid or ("\U0010ffff" if self.descending else ""))
-        end = (encode_key(self.end), self.end_docid or ("" if self.descending else "\U0010ffff"))
+        high = views.AFTER_IDS
+        start = (views.encode_key(self.start), self.start_docid or (high if self.descending else ""))
+        end = (views.encode_key(self.end), self.end_docid or ("" if self.descending else high))
         if not self.descending and start > end:
             raise QueryParseError("No rows can match your key range, reverse your start_key and end_key or "
                                   "set descending=true")
@@ -323,21 +324,21 @@ def _groups(index, view_, reduce_source, q):
     if q.level == 0 and q.keys is None:
         rows = [(json.loads(k), i, json.loads(v)) for _, i, k, v in _raw_rows(index, view_, q)]
         if rows:
-            yield {"key": None, "value": reduce_rows(reduce_source, rows, qs)}
+            yield {"key": None, "value": reduce.reduce_rows(reduce_source, rows, qs)}
         return
     group_bytes, group_key, rows = None, None, []
     for _, doc_id, key_json, value_json in _raw_rows(index, view_, q):
         key = json.loads(key_json)
         gkey = _group_key(key, q.level)
-        gbytes = encode_key(gkey)
+        gbytes = views.encode_key(gkey)
         if gbytes != group_bytes and rows:
-            yield {"key": group_key, "value": reduce_rows(reduce_source, rows, qs)}
+            yield {"key": group_key, "value": reduce.reduce_rows(reduce_source, rows, qs)}
             rows = []
         if gbytes != group_bytes:
             group_bytes, group_key = gbytes, gkey
         rows.append((key, doc_id, json.loads(value_json)))
     if rows:
-        yield {"key": group_key, "value": reduce_rows(reduce_source, rows, qs)}
+        yield {"key": group_key, "value": reduce.reduce_rows(reduce_source, rows, qs)}
 
 
 async def design_info(req):

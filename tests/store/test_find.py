@@ -230,8 +230,8 @@ def test_deleting_an_index_deletes_its_design_document_and_its_rows(db, couch):
 def test_views_of_other_languages_and_bad_definitions_are_not_indexes(db):
     db.put({"_id": "_design/js", "views": {"v": {"map": "function(doc){emit(doc._id)}"}}})
     db.put({"_id": "_design/q", "language": "query",
-            "views": {"bad": {"map": "nope", "options": {}}, "good": {"map": {"fields": {"n": "asc"}},
-                                                                     "options": {"def": {"fields": ["n"]}}}}})
+            "views": {"bad": {"map": {"fields": "nope"}, "options": {}},
+                      "good": {"map": {"fields": {"n": "asc"}}, "options": {"def": {"fields": ["n"]}}}}})
     assert [ix["name"] for ix in db.indexes()["indexes"]] == ["_all_docs", "good"]
     with pytest.raises(BadRequest) as err:
         db.create_index({"index": {"fields": ["n"]}, "ddoc": "js"})
