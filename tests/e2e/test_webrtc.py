@@ -29,6 +29,7 @@ PERMISSIONS = ("audioCapture", "videoCapture")
 WAIT = 30
 EDIT_SECONDS = 2.0  # issue 14: an edit on either side appears on the other within 2 s
 ROOM, SECRET = "kitchen", "correct horse battery staple"
+USER, PASSWORD = "alice", "rendezvous-password"  # the rendezvous server's admin: signaling authenticates
 LOOPBACK_ONLY = """window.browsercouch.peers.candidateFilter =
   (address) => address === "::1" || address.startsWith("127.");
 """
@@ -86,6 +87,8 @@ class Peer:
 
     def join_room(self, url):
         self.type("#rtc-room-url", url)
+        self.type("#rtc-room-user", USER)
+        self.type("#rtc-room-password", PASSWORD)
         self.type("#rtc-room-name", ROOM)
         self.type("#rtc-room-secret", SECRET)
         self.find("#rtc-room-join").click()
@@ -116,10 +119,13 @@ def peers(web_url, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rendezvous(web_url):
-    """A native browsercouch on loopback whose database ``rendezvous`` both pages reach (CORS for the app)."""
-    server = start_browsercouch("--cors", web_url.rstrip("/"))
-    assert http("PUT", server.url + "rendezvous")[0] == 201
-    yield server.url + "rendezvous"
+    """A native browsercouch on loopback, with an admin, whose database ``rendezvous`` both pages reach
+    (CORS for the app) as that admin."""
+    server = start_browsercouch("--cors", web_url.rstrip("/"), "--admin", f"{USER}:{PASSWORD}")
+    url = server.url + "rendezvous"
+    assert http("PUT", url.replace("://", f"://{USER}:{PASSWORD}@"))[0] == 201
+    assert http("PUT", url + "/anonymous", {})[0] == 401  # only who logs in may meet there
+    yield url
     server.stop()
 
 

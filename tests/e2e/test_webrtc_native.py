@@ -11,7 +11,7 @@ import json
 import pytest
 from conftest import App
 from helpers import async_test, http, start_browsercouch
-from test_webrtc import LOOPBACK_ONLY, PERMISSIONS, ROOM, SECRET, WEBRTC_FLAGS, Peer
+from test_webrtc import LOOPBACK_ONLY, PASSWORD, PERMISSIONS, ROOM, SECRET, USER, WEBRTC_FLAGS, Peer
 
 from browsercouch.api import CouchApp
 from browsercouch.http import app_client
@@ -31,7 +31,7 @@ async def _until(check, message, timeout=WAIT):
 
 @async_test(timeout=150)
 async def test_a_native_peer_and_a_browser_pair_in_a_room_and_replicate_both_ways(web_url, tmp_path):
-    server = start_browsercouch("--cors", web_url.rstrip("/"))
+    server = start_browsercouch("--cors", web_url.rstrip("/"), "--admin", f"{USER}:{PASSWORD}")
     app = App(web_url, tmp_path / "profile", WEBRTC_FLAGS, PERMISSIONS)
     couch = Couch()
     links, router = peer_router()
@@ -41,12 +41,12 @@ async def test_a_native_peer_and_a_browser_pair_in_a_room_and_replicate_both_way
     room = None
     try:
         rendezvous = server.url + "rendezvous"
-        assert http("PUT", rendezvous)[0] == 201
+        assert http("PUT", rendezvous.replace("://", f"://{USER}:{PASSWORD}@"))[0] == 201
         await asyncio.to_thread(app.open)
         tab = await asyncio.to_thread(Peer, app)
         await asyncio.to_thread(app.browser.execute_script, LOOPBACK_ONLY)
 
-        room = peers.join_room(rendezvous, ROOM, SECRET)
+        room = peers.join_room(rendezvous.replace("://", f"://{USER}:{PASSWORD}@"), ROOM, SECRET)
         await asyncio.to_thread(tab.join_room, rendezvous)
         await asyncio.to_thread(tab.wait_linked, couch.uuid)
 
