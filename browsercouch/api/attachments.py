@@ -7,7 +7,7 @@ import re
 from ..errors import BadContentType, RangeNotSatisfiable
 from ..store import encodings
 from . import multipart, system_dbs
-from .documents import _aiter, _check_ddoc_admin, _if_match
+from .documents import _aiter, _check_ddoc_admin, _if_match, user_ctx
 from .messages import ChunkedResponse, JSONResponse, Response, etag_matches
 
 # RFC 9110 section 14.1.2: ``bytes=`` and ranges ``first-last`` (or ``first-``, or ``-suffix``), ASCII
@@ -105,7 +105,8 @@ async def put(req):
     except BaseException:
         upload.discard()
         raise
-    result = req.db.put_attachment(doc_id, req.params["att"], rev, content_type, data, upload)
+    result = req.db.put_attachment(doc_id, req.params["att"], rev, content_type, data, upload,
+                                   user_ctx=user_ctx(req))
     # CouchDB answers an attachment write with its Location and no ETag (chttpd_db:db_attachment_req/4).
     location = req.absolute_uri(req.params["db"], doc_id, req.params["att"])
     return JSONResponse(result, status=201, headers=[("Location", location)])
@@ -124,4 +125,5 @@ async def delete(req):
     _check_ddoc_admin(req, doc_id)
     await system_dbs.check_document_write(req, doc_id)
     rev = req.query.get("rev") or _if_match(req)
-    return JSONResponse(req.db.delete_attachment(doc_id, req.params["att"], rev))
+    return JSONResponse(req.db.delete_attachment(doc_id, req.params["att"], rev,
+                                                 user_ctx=user_ctx(req)))

@@ -27,6 +27,12 @@ def doc_options(query):
     return options
 
 
+def user_ctx(req):
+    """The ``userCtx`` a ``validate_doc_update`` function sees for this request (``couch_db:get_user_ctx``
+    as ``couch_query_servers`` passes it: the database, the user's name and roles)."""
+    return {"db": req.db.name, "name": req.user.name, "roles": list(req.user.roles)}
+
+
 def _etag(rev):
     return f'"{rev}"'
 
@@ -165,7 +171,8 @@ async def put(req):
         doc["_rev"] = rev
     new_edits = req.query.bool("new_edits", True)
     result = req.db.put(await system_dbs.incoming(req, doc, new_edits=new_edits), new_edits=new_edits,
-                        attachment_data={(doc_id, name): data for name, data in attachment_data.items()})
+                        attachment_data={(doc_id, name): data for name, data in attachment_data.items()},
+                        user_ctx=user_ctx(req))
     return _written(req, result, location=True)
 
 
@@ -198,7 +205,7 @@ async def post(req):
         raise BadRequest("Document must be a JSON object")
     if "_id" in doc:
         _check_ddoc_admin(req, doc["_id"] if isinstance(doc["_id"], str) else "")
-    result = req.db.put(await system_dbs.incoming(req, doc))
+    result = req.db.put(await system_dbs.incoming(req, doc), user_ctx=user_ctx(req))
     return _written(req, result, location=True, etag=False)
 
 
@@ -211,7 +218,8 @@ async def delete(req):
     rev = _rev_from(req, None)
     if rev is None:
         raise Conflict()
-    result = req.db.put(await system_dbs.incoming(req, {"_id": doc_id, "_rev": rev, "_deleted": True}))
+    result = req.db.put(await system_dbs.incoming(req, {"_id": doc_id, "_rev": rev, "_deleted": True}),
+                        user_ctx=user_ctx(req))
     return _written(req, result, status=200)
 
 
@@ -238,7 +246,7 @@ async def _copy(req, source_id):
     doc.pop("_rev", None)
     if target_rev:
         doc["_rev"] = target_rev
-    result = req.db.put(await system_dbs.incoming(req, doc))
+    result = req.db.put(await system_dbs.incoming(req, doc), user_ctx=user_ctx(req))
     return _written(req, result, location=True)
 
 
@@ -285,7 +293,7 @@ async def bulk_docs(req):
     system_dbs.check_writers(req, docs, new_edits=new_edits)
     prepared = [await _prepare_bulk_doc(req, doc, new_edits) for doc in docs]
     results = iter(req.db.update_docs([d for d in prepared if not isinstance(d, CouchError)],
-                                      new_edits=new_edits))
+                                      new_edits=new_edits, user_ctx=user_ctx(req)))
     rows = []
     for doc, item in zip(docs, prepared, strict=True):
         if isinstance(item, CouchError):

@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from .util import expect_error, expect_json
+from .util import admins, expect_error, expect_json
 
 pytest.importorskip("py_mini_racer", reason="the native JavaScript engine (mini-racer) is not installed")
 
@@ -27,6 +27,7 @@ DDOC = {
         "lib": {"m": "exports.twice = function(x) { return 2 * x; };"},
     },
     "validate_doc_update": """function(newDoc, oldDoc, userCtx, secObj) {
+        if (newDoc.admins_only && userCtx.roles.indexOf('_admin') < 0) throw({forbidden: 'admins only'});
         if (newDoc.forbid) throw({forbidden: 'no way'});
         if (newDoc.unauth) throw({unauthorized: 'who'});
         if (newDoc.err) throw new Error('E');
@@ -113,6 +114,21 @@ def test_validate_doc_update(js, vdb):
         {"_id": "h", "_rev": "1-abc", "forbid": 1}]}).json()
     assert rows == [{"id": "h", "rev": "1-abc", "error": "forbidden", "reason": "no way"}]
     expect_json(js.put(f"/{vdb}/ok", json={"fine": 1}), 201)
+
+
+def test_validate_doc_update_sees_the_user(make_client):
+    """userCtx is the requester's: a member's write is refused where an admin's passes."""
+    js = make_client(js_engine=MiniRacerEngine(), admins=admins(root="pw"))
+    root, bob = ("root", "pw"), ("bob", "pw")
+    js.put("/_users", auth=root)
+    js.put("/_users/org.couchdb.user:bob", auth=root,
+           json={"name": "bob", "password": "pw", "roles": [], "type": "user"})
+    js.put("/v", auth=root)
+    js.put("/v/_security", auth=root, json={"members": {"names": ["bob"]}})
+    expect_json(js.put("/v/_design/d", json=DDOC, auth=root), 201)
+    expect_json(js.put("/v/a", json={"admins_only": 1}, auth=root), 201)
+    expect_error(js.put("/v/b", json={"admins_only": 1}, auth=bob), 403, "forbidden", "admins only")
+    expect_json(js.put("/v/c", json={"x": 1}, auth=bob), 201)
 
 
 def test_filters(js, vdb):
