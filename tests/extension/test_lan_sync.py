@@ -154,17 +154,22 @@ def open_app(browser):
              "the web app")
 
 
-def choose_and_sync(browser, peer_name, password):
-    """Through the web app's Peers view: pick the peer, log in, sync ``notes`` both ways, live."""
+def choose_and_sync(browser, peer_name, password, db=DB, direction="sync", live=True):
+    """Through the web app's Peers view: pick the peer, log in, sync ``db`` (live and both ways: the
+    form's defaults)."""
     open_app(browser)
     driver = browser.driver
     selector = f'.peer-list li[data-name="{peer_name}"] button'
     wait_for(lambda: driver.find_elements("css selector", selector), 20, f"{peer_name} in the Peers view")
     driver.find_element("css selector", selector).click()
     driver.find_element("id", "peer-password").send_keys(password)
-    driver.find_element("id", "peer-local-db").send_keys(DB)
+    driver.find_element("id", "peer-local-db").send_keys(db)
     assert driver.find_element("id", "peer-direction").get_attribute("value") == "sync"
     assert driver.find_element("id", "peer-live").is_selected()
+    if direction != "sync":
+        driver.find_element("css selector", f'#peer-direction option[value="{direction}"]').click()
+    if not live:
+        driver.find_element("id", "peer-live").click()
     driver.find_element("id", "peer-start").click()
 
 
@@ -180,6 +185,19 @@ def sync_states(browser):
     return browser.driver.execute_script(
         "return Object.fromEntries([...document.querySelectorAll('.sync-list li[data-id]')]"
         ".map((li) => [li.dataset.id, li.dataset.state]))")
+
+
+def test_a_one_shot_push_from_the_peers_view_completes(pair):
+    net, (alice, bob) = pair
+    assert http("PUT", base_url(alice) + "photos")[0] == 201
+    status, _, answer = http("POST", base_url(alice) + "photos/_bulk_docs", {"docs": new_docs("photo", 20)})
+    assert status == 201, answer
+    choose_and_sync(alice, "Bob", bob.admin.split(":", 1)[1], db="photos", direction="push", live=False)
+    doc_id = f"peer-{uuid_of(bob)}-photos-photos-push"
+    wait_for(lambda: sync_states(alice).get(doc_id) == "completed", 30,
+             lambda: f"the one-shot push shown completed: {sync_states(alice)}")
+    assert http("GET", base_url(bob) + "photos")[2]["doc_count"] == 20
+    assert set(sync_states(alice).values()) == {"running", "completed"}  # the live syncs go on
 
 
 def test_an_edit_on_either_side_shows_on_the_other_within_2_s(pair):

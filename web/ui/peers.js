@@ -84,14 +84,16 @@ export function createPeersPanel(couch, root, { sources = [urlPeers()], onChange
     user: h("input", { id: "peer-user", autocomplete: "off", value: "admin" }),
     password: h("input", { id: "peer-password", type: "password", autocomplete: "off" }),
     localDb: h("input", { id: "peer-local-db", autocomplete: "off", required: true }),
+    localDbs: h("datalist", { id: "peer-local-dbs" }),
     remoteDb: h("input", { id: "peer-remote-db", autocomplete: "off", placeholder: "same name" }),
     direction: h("select", { id: "peer-direction" }, ...["sync", "pull", "push"].map((value) =>
       h("option", { value }, { sync: "sync (both ways)", pull: "pull (peer → here)", push: "push (here → peer)" }[value]))),
     live: h("input", { id: "peer-live", type: "checkbox", checked: true }),
   };
+  inputs.localDb.setAttribute("list", inputs.localDbs.id);
   const title = h("strong", { className: "peer-chosen" });
   form.append(title, field("User", inputs.user), field("Password", inputs.password),
-    field("Database here", inputs.localDb), field("Database there", inputs.remoteDb),
+    field("Database here", inputs.localDb), inputs.localDbs, field("Database there", inputs.remoteDb),
     field("Direction", inputs.direction), h("label", { className: "check" }, inputs.live, " live (keeps syncing)"),
     h("button", { id: "peer-start", type: "submit", className: "primary" }, "Start"));
 
@@ -154,6 +156,9 @@ export function createPeersPanel(couch, root, { sources = [urlPeers()], onChange
     const all = await callJson(couch, "GET", `/_replicator/_all_docs?${query({ include_docs: true })}`)
       .catch(() => ({ rows: [] }));
     const jobs = await callJson(couch, "GET", "/_scheduler/docs").catch(() => ({ docs: [] }));
+    const names = await callJson(couch, "GET", "/_all_dbs").catch(() => []);
+    inputs.localDbs.replaceChildren(...names.filter((name) => !name.startsWith("_"))
+      .map((name) => h("option", { value: name })));
     const byId = new Map(jobs.docs.map((job) => [job.doc_id, job]));
     docs = all.rows.filter((row) => row.doc?.peer).map((row) => ({ doc: row.doc, job: byId.get(row.id) }));
     const total = docs.reduce((sum, { job }) => sum + (job?.info?.docs_written ?? 0), 0);
