@@ -18,7 +18,12 @@ One section per kind of query; each fills rows of the same table:
   ``--queries`` queries of each indexed kind (random K, G) and ``--scans`` of the full scan, one keep-alive
   connection, answers read to the end and checked (the same documents from every server); a value is the
   median.
-- ``VIEWS``: left for map/reduce views (issue 16), in the same table.
+- ``VIEWS`` (``view_metrics``): a design document with two JavaScript map functions over the same
+  documents, one with ``_count``:
+
+  view build      the first query of the view (the whole index built: both views share one), docs/s
+  view key        ``GET .../_view/by_n?key=K``: one row, req/s on one keep-alive connection
+  view group      ``GET .../_view/by_group?group=true&startkey=G&endkey=G``: one reduced row, req/s
 
 Servers: browsercouch ``--data TMPDIR`` (``file``; ``mem`` for ``--memory``) and Apache CouchDB 3.4.3 from
 ``../shared/couchdb`` with one shard (``couchdb-q1``) and two (``couchdb-q2``, its default), left out, saying
@@ -70,6 +75,22 @@ class Client:
         payload = json.loads(response.read())
         if response.status not in (200, 201):
             raise AssertionError(f"POST {path} answered {response.status}: {payload}")
+        return payload
+
+    def get(self, path):
+        self.conn.request("GET", self.path + path, headers=self.headers)
+        response = self.conn.getresponse()
+        payload = json.loads(response.read())
+        if response.status != 200:
+            raise AssertionError(f"GET {path} answered {response.status}: {payload}")
+        return payload
+
+    def put(self, path, body):
+        self.conn.request("PUT", self.path + path, body=json.dumps(body), headers=self.headers)
+        response = self.conn.getresponse()
+        payload = json.loads(response.read())
+        if response.status != 201:
+            raise AssertionError(f"PUT {path} answered {response.status}: {payload}")
         return payload
 
     def close(self):
@@ -129,7 +150,37 @@ def mango_metrics(client, args):
     return values, answers
 
 
-SECTIONS = {"MANGO": mango_metrics}
+# -- views ------------------------------------------------------------------------------------------------
+
+VIEW_DDOC = {"views": {
+    "by_n": {"map": "function(doc) { if (doc.n !== undefined) emit(doc.n, null); }"},
+    "by_group": {"map": "function(doc) { if (doc.group !== undefined) emit(doc.group, doc.n); }",
+                 "reduce": "_count"},
+}}
+
+
+def view_metrics(client, args):
+    """``{metric: value}`` and ``{metric: [rows of each answer]}`` for the views section."""
+    values, answers = {}, {}
+    client.put("/_design/bench-views", VIEW_DDOC)
+    started = time.perf_counter()
+    first = client.get("/_design/bench-views/_view/by_n?limit=1")
+    values["view build (docs/s)"] = args.docs / (time.perf_counter() - started)
+    answers["view build (docs/s)"] = [first["total_rows"]]
+    rng = random.Random(17)
+    keyed = [f"/_design/bench-views/_view/by_n?key={rng.randrange(args.docs)}" for _ in range(args.queries)]
+    group = rng.randrange(GROUPS)
+    grouped = [f"/_design/bench-views/_view/by_group?group=true&startkey={g}&endkey={g}"
+               for g in (rng.randrange(GROUPS) for _ in range(args.queries))]
+    client.get(f"/_design/bench-views/_view/by_group?group=true&key={group}")
+    for metric, paths in (("view key (req/s)", keyed), ("view group (req/s)", grouped)):
+        started = time.perf_counter()
+        answers[metric] = [client.get(path)["rows"] for path in paths]
+        values[metric] = len(paths) / (time.perf_counter() - started)
+    return values, answers
+
+
+SECTIONS = {"MANGO": mango_metrics, "VIEWS": view_metrics}
 
 
 # -- servers -----------------------------------------------------------------------------------------------
@@ -189,7 +240,7 @@ def main():
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--scans", type=int, default=5)
     parser.add_argument("--servers", default="file,couchdb-q1,couchdb-q2")
-    parser.add_argument("--sections", default="MANGO")
+    parser.add_argument("--sections", default="MANGO,VIEWS")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.sections = args.sections.split(",")

@@ -108,6 +108,7 @@ class Database:
         self.query_server = query_server
         self._validators = None
         self._view_locks = {}
+        self._view_indexes = {}
         self.update_seq = storage.max_seq()
         self.doc_count, self.doc_del_count = storage.count_docs()
         self.revs_limit = storage.get_meta("revs_limit", revtree.DEFAULT_REVS_LIMIT)
@@ -555,10 +556,20 @@ class Database:
     # -- views ----------------------------------------------------------------------------------------
 
     def view_index(self, ddoc_id):
-        """The ``views.ViewIndex`` of design document ``ddoc_id`` as it is now (``NotFound`` if none)."""
-        group = design.ViewGroup(ddoc_id, self.get(ddoc_id))
+        """The ``views.ViewIndex`` of design document ``ddoc_id`` as it is now (``NotFound`` if none),
+        kept while the design document keeps its revision."""
+        found = self.lookup(ddoc_id)
+        cached = self._view_indexes.get(ddoc_id)
+        if found is not None and not found[1] and cached is not None and cached[0] == found[0]:
+            return cached[1]
+        ddoc = self.get(ddoc_id)
+        group = design.ViewGroup(ddoc_id, ddoc)
         lock = self._view_locks.setdefault(group.signature, asyncio.Lock())
-        return views.ViewIndex(self, self._storage, group, self.query_server, lock)
+        if not self._view_indexes:
+            views.ensure_schema(self._storage.conn)
+        index = views.ViewIndex(self, self._storage, group, self.query_server, lock)
+        self._view_indexes[ddoc_id] = (ddoc["_rev"], index)
+        return index
 
     def view_cleanup(self):
         """Drop the indexes no design document uses any more (``POST /db/_view_cleanup``)."""

@@ -24,6 +24,7 @@ one stays until ``_view_cleanup`` (``cleanup``), as in CouchDB.
 """
 
 import asyncio
+import bisect
 import json
 import struct
 
@@ -59,7 +60,7 @@ PUT_ROW = """INSERT OR REPLACE INTO view_rows (ix, view, key, doc_id, n, key_jso
 SELECT_ROWS = """SELECT key, doc_id, key_json, value_json FROM view_rows
                  WHERE ix = :ix AND view = :view{where} ORDER BY key {order}, doc_id {order}, n {order}
                  LIMIT :limit OFFSET :skip"""
-COUNT_ROWS = "SELECT COUNT(*) FROM view_rows WHERE ix = :ix AND view = :view{where}"
+ORDERED_KEYS = "SELECT key, doc_id FROM view_rows WHERE ix = :ix AND view = :view ORDER BY key, doc_id, n"
 ALL_INDEXES = "SELECT id, signature FROM view_indexes"
 DROP_INDEX = "DELETE FROM view_indexes WHERE id = :ix"
 DROP_INDEX_ROWS = "DELETE FROM view_rows WHERE ix = :ix"
@@ -121,9 +122,11 @@ class ViewIndex:
         self.db, self.storage, self.group, self.query_server = db, storage, group, query_server
         self._lock = lock
         self.conn = storage.conn
-        ensure_schema(self.conn)
         row = self.conn.execute(GET_INDEX, {"signature": group.signature}).fetchone()
         self.ix, self.update_seq = row if row else (None, 0)
+        # Per view, ``(update_seq, [(key_bytes, doc_id), ...])`` in index order: ``total_rows`` and
+        # ``offset`` by bisection, where SQLite could only count rows one by one.
+        self._order = {}
 
     # -- updating ----------------------------------------------------------------------------------
 
@@ -194,21 +197,24 @@ class ViewIndex:
         sql = SELECT_ROWS.format(where=where, order="DESC" if descending else "ASC")
         yield from self.conn.execute(sql, params)
 
+    def _ordered(self, view):
+        cached = self._order.get(view)
+        if cached is None or cached[0] != self.update_seq:
+            rows = self.conn.execute(ORDERED_KEYS, {"ix": self.ix, "view": view}).fetchall()
+            cached = self._order[view] = (self.update_seq, rows)
+        return cached[1]
+
     def total_rows(self, view):
-        return self.conn.execute(COUNT_ROWS.format(where=""), {"ix": self.ix, "view": view}).fetchone()[0]
+        return len(self._ordered(view))
 
     def offset(self, view, start, start_docid, descending):
         """How many rows come before ``start`` in the query's direction (``offset`` of the answer)."""
         if start is UNSET:
             return 0
-        op = ">" if descending else "<"
-        if start_docid is None:
-            where, params = f" AND key {op} :sk", {"sk": encode_key(start)}
-        else:
-            where = f" AND (key, doc_id) {op} (:sk, :skd)"
-            params = {"sk": encode_key(start), "skd": start_docid}
-        params.update(ix=self.ix, view=view)
-        return self.conn.execute(COUNT_ROWS.format(where=where), params).fetchone()[0]
+        rows, key = self._ordered(view), encode_key(start)
+        if not descending:
+            return bisect.bisect_left(rows, (key,) if start_docid is None else (key, start_docid))
+        return len(rows) - bisect.bisect_right(rows, (key, AFTER_IDS if start_docid is None else start_docid))
 
     def info(self):
         """``view_index`` of ``GET /db/_design/D/_info``."""
