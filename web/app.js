@@ -11,7 +11,7 @@ import { createMangoPanel } from "./ui/mango.js";
 import { createPeersPanel, lanPeers, urlPeers } from "./ui/peers.js";
 import { createQueriesPanel } from "./ui/queries.js";
 import { createReplicationPanel } from "./ui/replication.js";
-import { createWebrtcPanel } from "./ui/webrtc.js";
+import { createWebrtcPanel, webrtcPeers } from "./ui/webrtc.js";
 import { PeerLinks } from "./webrtc.js";
 
 const status = byId("status");
@@ -42,7 +42,7 @@ function corsHint() {
     + `--cors ${location.origin}, or CouchDB's [cors] origins)`;
 }
 
-function startApp(couch) {
+function startApp(couch, links) {
   const documents = createDocumentsPanel(couch, { onChange: () => databases.refresh() });
   const replication = createReplicationPanel(couch, {
     onChange: () => {
@@ -58,8 +58,8 @@ function startApp(couch) {
       for (const panel of panels) panel.show(db);
     },
   });
-  createPeersPanel(couch, byId("peers"), { sources: [lanPeers(), urlPeers()].filter(Boolean),
-    onChange: () => databases.refresh() });
+  const sources = [lanPeers(), links && webrtcPeers(links), urlPeers()].filter(Boolean);
+  createPeersPanel(couch, byId("peers"), { sources, onChange: () => databases.refresh() });
   return databases.refresh();
 }
 
@@ -86,8 +86,9 @@ function describeBackend(couch) {
 
 try {
   const [couch] = await Promise.all([connect(), showVersion()]);
-  await startApp(couch);
-  window.browsercouch = { couch, peers: couch instanceof HttpCouch ? null : startPeers(couch) };
+  const links = couch instanceof HttpCouch ? null : startPeers(couch);
+  await startApp(couch, links);
+  window.browsercouch = { couch, peers: links };
   loadProgress.value = 100;
   loadProgress.hidden = true;
   byId("backend").textContent = describeBackend(couch);

@@ -3,12 +3,13 @@
 Two headless Chromium processes, each on its own profile, open the plain web app (``browsercouch web``);
 browsercouch runs in each one's worker. They pair through the app's WebRTC panel, first with copy-paste
 codes typed by Selenium, then through a rendezvous database on a native ``browsercouch serve`` on
-loopback; browser B live-syncs a database with A at ``http://<A's uuid>.webrtc/notes`` (two
-``_replicator`` documents), and everything crosses the data channels as HTTP/1.1. Checked: documents with
+loopback; browser B live-syncs a database with A, listed in its Peers view as paired over WebRTC (two
+``_replicator`` documents reaching ``http://<A's uuid>.webrtc/notes``), and everything crosses the data
+channels as HTTP/1.1. Checked: documents with
 attachments both ways, an edit on either side shows on the other within 2 s, the same document edited on
 both sides while unlinked ends with the same winner and ``_conflicts`` on both, and a link dropped in the
 middle of a sync is paired again and the sync resumes from its checkpoint. The pairing panel is saved as
-``tests/artifacts/webrtc-pairing.png``.
+``tests/artifacts/webrtc-pairing.png``, B's Peers view as ``webrtc-peers.png``.
 
 Chromium offers loopback ICE candidates only with the flags below and with media permission granted
 (DESIGN.md section 5). It offers the machine's other addresses too: the pages offer their peers only
@@ -141,15 +142,17 @@ def pair_with_codes(a, b):
 
 
 def live_sync(a, b):
-    """B pulls from and pushes to A's ``notes`` over WebRTC, continuously, as ``_replicator`` documents."""
+    """B live-syncs its ``notes`` with A's through the Peers view, where A is listed as paired over WebRTC:
+    two ``_replicator`` documents reaching ``http://<A's uuid>.webrtc/notes``."""
     for peer in (a, b):
         assert peer.request("PUT", "/notes")[0] in (201, 412)
-    b.request("PUT", "/_replicator")
-    remote = f"http://{a.uuid}.webrtc/notes"
-    for doc_id, body in (("pull", {"source": remote, "target": "notes"}),
-                         ("push", {"source": "notes", "target": remote})):
-        status, answer = b.request("PUT", f"/_replicator/{doc_id}", {**body, "continuous": True})
-        assert status == 201, answer
+    b.find(f'#peers li[data-key="{a.uuid}"][data-state="paired over WebRTC"] button').click()
+    b.type("#peer-local-db", "notes")
+    b.find("#peer-start").click()
+    eventually(lambda: len(b.request("GET", "/_scheduler/docs")[1]["docs"]) == 2, WAIT,
+               lambda: f"the Peers view made no syncs: {b.request('GET', '/_replicator/_all_docs')}")
+    b.find('#peers .sync-list li[data-state="running"]')
+    b.find("#peers").screenshot(str(ARTIFACTS / "webrtc-peers.png"))
 
 
 def attachment(text):
@@ -233,7 +236,7 @@ def test_a_link_dropped_mid_sync_is_paired_again_and_the_sync_resumes_from_its_c
     eventually(lambda: copied() == count, WAIT, lambda: f"only {copied()} of {count} arrived")
 
     _, tasks = b.request("GET", "/_active_tasks")
-    pull = next(task for task in tasks if task.get("doc_id") == "pull")
+    pull = next(task for task in tasks if str(task.get("doc_id")).endswith("-pull"))
     # Every revision of A's was checked once, plus the batches in flight at the drop (a few of 100): a
     # restart from the beginning would have checked the `had` documents again.
     total = a.request("GET", "/notes")[1]["doc_count"]

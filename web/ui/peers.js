@@ -143,7 +143,7 @@ export function createPeersPanel(couch, root, { sources = [urlPeers()], onChange
   function choose(peer) {
     chosen = peer;
     title.textContent = `Sync with ${peer.name} (${peer.url})`;
-    inputs.user.hidden = inputs.password.hidden = !peer.auth;
+    inputs.user.parentElement.hidden = inputs.password.parentElement.hidden = !peer.auth;
     form.hidden = false;
     showPeers();
   }

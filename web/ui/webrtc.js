@@ -1,6 +1,7 @@
 // The WebRTC panel: pair this browser with another, through a rendezvous database or with codes to copy
-// (or scan as QR codes), and list the browsers connected. Replicating with a paired browser is the
-// Replication panel's job, with the URL http://<its uuid>.webrtc/<db> this panel shows for each.
+// (or scan as QR codes), and list the browsers connected. Syncing with a paired browser is the Peers
+// view's job (`webrtcPeers` is its source of them) or the Replication panel's, with the URL
+// http://<its uuid>.webrtc/<db> this panel shows for each.
 
 import qrcode from "../vendor/qrcode.mjs";
 import { byId, h, reportingTo } from "./dom.js";
@@ -76,5 +77,25 @@ export function createWebrtcPanel(peers) {
     room = null;
     byId("rtc-room-leave").disabled = true;
     byId("rtc-room-state").textContent = "";
+  };
+}
+
+// The Peers view's source of paired browsers (ui/peers.js): each link to a browser, connected or not,
+// as a peer at http://<uuid>.webrtc/. A paired browser is served as its owner's loopback client is: no
+// login when it has no admin, the web app's default.
+export function webrtcPeers(links) {
+  return {
+    label: "over WebRTC",
+    async list() {
+      const seen = new Map();
+      for (const link of links.list()) {
+        if (link.peer && seen.get(link.peer)?.state !== "connected") seen.set(link.peer, link);
+      }
+      const peers = [...seen.values()].map((link) => ({ key: link.peer, name: `browser ${link.peer.slice(0, 8)}`,
+        url: `http://${link.peer}.webrtc/`, kind: "webrtc",
+        auth: false, state: link.state === "connected" ? "paired over WebRTC" : "pairing over WebRTC" }));
+      const note = peers.length ? null : "Pair with another browser in the WebRTC panel to sync with it here.";
+      return { peers, note };
+    },
   };
 }
