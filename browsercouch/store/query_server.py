@@ -107,7 +107,7 @@ class QueryServer:
         An ``["error", name, reason]`` answer raises (``QueryServerError``, or the named CouchDB error)."""
         context = self._context(kind)
         try:
-            text = context.call(ENTRY, json.dumps([json.dumps(c, ensure_ascii=False) for c in commands]))
+            text = context.call(ENTRY, json.dumps(commands, ensure_ascii=False, separators=(",", ":")))
         except JsEngineError:
             self._drop(kind)
             raise

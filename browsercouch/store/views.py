@@ -29,6 +29,7 @@ import json
 import struct
 
 from ..errors import QueryServerError
+from .mango import _raw_key as erlang_order
 from .mango import sort_key
 
 __all__ = ["ViewIndex", "encode_key", "cleanup", "UNSET"]
@@ -58,7 +59,7 @@ DELETE_DOC_ROWS = "DELETE FROM view_rows WHERE ix = :ix AND doc_id = :doc_id"
 PUT_ROW = """INSERT OR REPLACE INTO view_rows (ix, view, key, doc_id, n, key_json, value_json)
              VALUES (?, ?, ?, ?, ?, ?, ?)"""
 SELECT_ROWS = """SELECT key, doc_id, key_json, value_json FROM view_rows
-                 WHERE ix = :ix AND view = :view{where} ORDER BY key {order}, doc_id {order}, n {order}
+                 WHERE ix = :ix AND view = :view{where} ORDER BY key {order}, doc_id {order}, n
                  LIMIT :limit OFFSET :skip"""
 ORDERED_KEYS = "SELECT key, doc_id FROM view_rows WHERE ix = :ix AND view = :view ORDER BY key, doc_id, n"
 ALL_INDEXES = "SELECT id, signature FROM view_indexes"
@@ -181,9 +182,14 @@ class ViewIndex:
         return self.query_server.map_docs(self.group.signature, self.group.lib, sources, docs)
 
     def _rows(self, ids, results):
+        """A document's rows of each view; ``n`` orders those of one key as CouchDB does, by the Erlang
+        term order of key and value (``couch_mrview_updater:insert_results/5`` sorts them), whichever
+        the direction of a query."""
         ix = self.ix
         for doc_id, per_view in zip(ids, results, strict=True):
             for view, emitted in enumerate(per_view):
+                if len(emitted) > 1:
+                    emitted = sorted(emitted, key=lambda kv: (erlang_order(kv[0]), erlang_order(kv[1])))
                 for n, (key, value) in enumerate(emitted):
                     yield ix, view, encode_key(key), doc_id, n, _dumps(key), _dumps(value)
 

@@ -30,15 +30,15 @@ function evalcx(source, sandbox, name) {
   }
 }
 
-// lines: a JSON array of protocol lines (each a JSON text). Answers a JSON array with one entry per
-// line run: [keep_going, [printed JSON values...]]. A line whose dispatch says stop (a fatal error) ends
-// the batch, as couchjs exits there.
-globalThis.__browsercouch_dispatch = function(lines) {
-  var commands = JSON.parse(lines);
+// batch: a JSON array of protocol commands (each an array). Answers a JSON array with one entry per
+// command run: [keep_going, [printed JSON values...]]. A command whose dispatch says stop (a fatal
+// error) ends the batch, as couchjs exits there. Each goes to dispatch as the line couchjs would read.
+globalThis.__browsercouch_dispatch = function(batch) {
+  var commands = JSON.parse(batch);
   var answers = [];
   for (var i = 0; i < commands.length; i++) {
     __browsercouch_out = [];
-    var keep = dispatch(commands[i]);
+    var keep = dispatch(JSON.stringify(commands[i]));
     answers.push("[" + (keep ? "true" : "false") + ",[" + __browsercouch_out.join(",") + "]]");
     if (!keep) break;
   }
