@@ -17,6 +17,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -98,6 +99,15 @@ def build_parser():
                        "that browsers and `browsercouch peers` find it; never on a loopback --host")
     serve.add_argument("--name", metavar="TEXT", help="the display name announced (default: browsercouch on "
                        "HOSTNAME)")
+    serve.add_argument("--webrtc", metavar="ROOM@URL",
+                       help="be a WebRTC peer of browsers: meet them in room ROOM of the rendezvous database "
+                       "URL (http://[user:pass@]host:port/db); they reach this server at "
+                       "http://UUID.webrtc/DB and it reaches them the same way (the webrtc extra: aiortc)")
+    serve.add_argument("--webrtc-secret", metavar="SECRET",
+                       help="the room's pairing secret (default: $BROWSERCOUCH_WEBRTC_SECRET)")
+    serve.add_argument("--webrtc-address", action="append", default=None, metavar="ADDRESS",
+                       help="offer this host address to WebRTC peers (repeatable; default: every "
+                       "non-loopback one aiortc finds)")
     _log_level_argument(serve, "info logs each request")
     peers = commands.add_parser(
         "peers", help="list the browsercouch servers and browsers announced on the LAN",
@@ -378,10 +388,14 @@ def serve(args):
         raise SystemExit(
             f"browsercouch: refusing to serve {args.host} without credentials: anyone on the network could "
             "read and change every database. Add --admin USER:PASS, or bind 127.0.0.1.")
-    app = CouchApp(couch, admins=admins, cors_origins=args.cors, pbkdf2=ThreadedPbkdf2())
+    webrtc = _webrtc_peer(args)
+    app = CouchApp(couch, admins=admins, cors_origins=args.cors, pbkdf2=ThreadedPbkdf2(),
+                   **({} if webrtc is None else {"http_client": webrtc[1]}))
     sock = _bind(args.host, args.port)
 
     announce = _announcer(args, couch, bool(admins), sock)
+    if webrtc is not None:
+        announce = _both(announce, _in_room(args, app, couch, webrtc[0]))
 
     def ready():
         print(f"browsercouch listening on {_url(sock)}", flush=True)
@@ -421,6 +435,46 @@ def _announcer(args, couch, auth, sock):
             await found.close()
 
     return announced()
+
+
+def _webrtc_peer(args):
+    """``serve --webrtc``: ``(links, http_client)`` from ``webrtc.peer_router()``, or ``None`` without it."""
+    if args.webrtc is None:
+        return None
+    room, at, url = args.webrtc.partition("@")
+    if not (room and at and url.startswith(("http://", "https://"))):
+        raise SystemExit("browsercouch: --webrtc takes ROOM@URL, e.g. kitchen@http://127.0.0.1:5984/rendezvous")
+    args.webrtc_secret = args.webrtc_secret or os.environ.get("BROWSERCOUCH_WEBRTC_SECRET")
+    if not args.webrtc_secret:
+        raise SystemExit("browsercouch: --webrtc needs the room's pairing secret: --webrtc-secret SECRET or "
+                         "$BROWSERCOUCH_WEBRTC_SECRET")
+    from . import webrtc
+
+    if webrtc.missing_reason():
+        raise SystemExit(f"browsercouch: --webrtc {webrtc.missing_reason()}")
+    return webrtc.peer_router(tcp_client())
+
+
+@contextlib.asynccontextmanager
+async def _in_room(args, app, couch, links):
+    """``serve --webrtc``: in the room while serving; every link closed at the end."""
+    from . import webrtc
+
+    room_name, _, url = args.webrtc.partition("@")
+    peers = webrtc.NativePeers(app, couch.uuid, links, addresses=args.webrtc_address)
+    room = peers.join_room(url, room_name, args.webrtc_secret)
+    print(f"browsercouch: WebRTC peer {couch.uuid} in room {room_name!r}", file=sys.stderr, flush=True)
+    try:
+        yield
+    finally:
+        await room.stop()
+        await peers.close()
+
+
+@contextlib.asynccontextmanager
+async def _both(first, second):
+    async with (first or contextlib.nullcontext()), second:
+        yield
 
 
 def peers_command(args):

@@ -8,6 +8,7 @@ pairing secret (HMAC-SHA256 over their fields and SDP). A browser cannot tell th
 
 aioice, aiortc's ICE, never offers loopback addresses and has no per-connection choice of them:
 ``NativePeers(addresses=[...])`` replaces the host addresses it offers, for the whole process.
+``browsercouch serve --webrtc ROOM@URL`` runs a server that is such a peer.
 """
 
 import asyncio
@@ -25,7 +26,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from .http import tcp_client
 from .tab import PeerLink, PeerRouter
 
-__all__ = ["NativePeers", "Room", "peer_router", "encode_code", "decode_code"]
+__all__ = ["NativePeers", "Room", "peer_router", "missing_reason", "encode_code", "decode_code"]
 
 log = logging.getLogger("browsercouch.webrtc")
 
@@ -38,6 +39,15 @@ HELLO_MAX_AGE = 600.0
 LONGPOLL_MS = 20000
 ANSWER_TIMEOUT = 30.0
 RETRY_DELAY = 1.0
+
+
+def missing_reason():
+    """Why this module cannot run here (aiortc is not installed), or ``None``."""
+    try:
+        import aiortc  # noqa: F401 - only to know that it is there
+    except ImportError:
+        return "needs aiortc: pip install 'browsercouch[webrtc]'"
+    return None
 
 
 def _b64url(data):

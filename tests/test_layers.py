@@ -17,7 +17,7 @@ ALLOWED = {
     "replicator": {"errors", "store", "http", "replicator"},
     "api": {"errors", "store", "http", "replicator", "api", "__init__"},
     "cli": {"errors", "store", "api", "http", "replicator", "static", "bridge", "launcher", "bundled",
-            "hashing", "discovery", "jsengine", "__init__"},
+            "hashing", "discovery", "jsengine", "webrtc", "__init__"},
     "hashing": set(),
     "jsengine": {"errors"},
     "launcher": {"bridge", "bundled"},

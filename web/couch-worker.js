@@ -7,7 +7,8 @@
 // password}|null, cors: [origin], hostnames: [name]} (serving.js) and {type: "stop-serving"}.
 // From a page with WebRTC links (webrtc.js): {type: "rtc-open", link, peer}, {type: "rtc-frame", link,
 // direction, data: ArrayBuffer}, {type: "rtc-closed", link}; back to that page {type: "rtc-send", link,
-// direction, data: ArrayBuffer} (browsercouch/tab/peers.py serves and sends over them).
+// direction, data: ArrayBuffer}, and {type: "rtc-drop", link} when a message was not a frame
+// (browsercouch/tab/peers.py serves and sends over them).
 // Messages to the pages: {type: "progress", stage, percent} while loading, then {type: "ready", uuid,
 // storage, timings} or {type: "failed", error}; {type: "response", id, status, headers, body} or
 // {type: "response", id, error} for each request. To the serving page: {type: "serving"}, {type:
@@ -133,8 +134,11 @@ async function serve(port, data) {
 // A WebRTC link's messages: Python serves and sends over it; its frames go back to the page that owns it.
 async function peerMessage(port, data) {
   const { tab } = await ready;
-  if (data.type === "rtc-frame") tab.peer_receive(data.link, data.direction, new Uint8Array(data.data));
-  else if (data.type === "rtc-closed") tab.peer_closed(data.link);
+  if (data.type === "rtc-frame") {
+    if (!tab.peer_receive(data.link, data.direction, new Uint8Array(data.data))) {
+      port.postMessage({ type: "rtc-drop", link: data.link });
+    }
+  } else if (data.type === "rtc-closed") tab.peer_closed(data.link);
   else {
     tab.peer_open(data.link, data.peer, (direction, bytes) => {
       port.postMessage({ type: "rtc-send", link: data.link, direction, data: bytes.buffer }, [bytes.buffer]);

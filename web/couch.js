@@ -64,7 +64,7 @@ export function startTabCouch({ onProgress = () => {}, workerUrl = new URL("./co
       if (data.type === "progress") onProgress(data);
       else if (data.type === "failed") reject(new Error(data.error));
       else if (data.type === "ready") resolve(couch = new TabCouch(port, pending, () => nextId++, data));
-      else if (data.type === "rtc-send") couch?.onPeerMessage?.(data);
+      else if (data.type === "rtc-send" || data.type === "rtc-drop") couch?.onPeerMessage?.(data);
       else if (data.type === "response") {
         const { resolve: done, reject: fail } = pending.get(data.id);
         pending.delete(data.id);

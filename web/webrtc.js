@@ -8,7 +8,8 @@
 //
 // Messages to the worker: {type: "rtc-open", link, peer} once a channel opened, {type: "rtc-frame", link,
 // direction: "served"|"requests", data: ArrayBuffer}, {type: "rtc-closed", link}. From the worker:
-// {type: "rtc-send", link, direction, data} (TabCouch hands them to `fromWorker`).
+// {type: "rtc-send", link, direction, data}, and {type: "rtc-drop", link} when the peer sent something
+// that is not a frame (TabCouch hands them to `fromWorker`).
 //
 // Pairing: an offer and an answer each carry HMAC-SHA256(secret, their fields and SDP). The SDP holds the
 // DTLS certificate's fingerprint, so a verified answer binds the encrypted connection to someone who knows
@@ -248,6 +249,7 @@ export class PeerLinks {
   // A message from the worker.
   fromWorker(data) {
     if (data.type === "rtc-send") this.links.get(data.link)?.send(data.direction, data.data);
+    else if (data.type === "rtc-drop") this.links.get(data.link)?.close();
   }
 
   // Close every link to `peer` (the tests' way of cutting a link mid-sync).

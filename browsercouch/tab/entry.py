@@ -20,11 +20,13 @@ wrong passwords cannot stall the tab.
 
 import asyncio
 import ipaddress
+import logging
 
 import js
 from pyodide.ffi import JsProxy, to_js
 
 from ..api import PAGE_EXTENSION, CouchApp
+from ..frames import FrameError
 from ..http import PooledClient, open_app
 from ..store import Couch
 from .channel import ChannelServer
@@ -35,6 +37,8 @@ from .persist import Persister, acknowledge_after_persist
 from .webcrypto import webcrypto_pbkdf2
 
 __all__ = ["Tab", "open_tab"]
+
+log = logging.getLogger("browsercouch.tab")
 
 # The in-process connections' URL: the host only names the connection pool.
 TAB_URL = "http://tab"
@@ -120,10 +124,18 @@ class Tab:
             asyncio.ensure_future(old.close())
 
     def peer_receive(self, link, direction, message):
-        """One message from a data channel of ``link``."""
+        """One message from a data channel of ``link``. ``False`` when it was not a frame: the link is
+        closed then, and the page must close its connection (a peer that breaks the protocol is dropped)."""
         opened = self._links.get(str(link))
-        if opened is not None:
+        if opened is None:
+            return True
+        try:
             opened.receive(str(direction), _to_py(message))
+        except FrameError as error:
+            log.warning("dropping the WebRTC link to %s: %s", opened.peer_uuid, error)
+            self.peer_closed(link)
+            return False
+        return True
 
     def peer_closed(self, link):
         """The page closed ``link``: its connections end; requests to the peer fail until it pairs again."""

@@ -12,6 +12,7 @@ import base64
 import json
 import os
 
+import pytest
 from helpers import async_test
 
 from browsercouch import frames
@@ -161,6 +162,23 @@ async def test_requests_fail_while_unlinked_and_a_new_link_resumes_from_the_chec
         # Same replication id over the new link (the peer's uuid, not the link): only the 10 new ones.
         assert answer["history"][0]["start_last_seq"] != 0
         assert answer["history"][0]["docs_written"] == 10
+    finally:
+        await a.close()
+        await b.close()
+
+
+@async_test
+async def test_a_message_that_is_not_a_frame_closes_the_link_and_the_peer_is_unreachable():
+    a, b = Tab(), Tab()
+    try:
+        link_a, _ = pair(a, b)
+        with pytest.raises(frames.FrameError):
+            link_a.receive("served", b"\x09not a frame")
+        await asyncio.sleep(0.05)
+        assert link_a.closed
+        status, answer = await a.call("POST", "/_replicate", {"source": peer_url(b.uuid, "/notes"),
+                                                              "target": "notes", "create_target": True})
+        assert status >= 400 and "no WebRTC link" in answer["reason"], answer
     finally:
         await a.close()
         await b.close()
