@@ -9,7 +9,7 @@ arrays; objects of those five members are taken as partial stats) and fails the 
 cardinalities where the estimate is exact both agree).
 """
 
-from ..errors import QueryServerError
+from ..errors import NotImplementedFeature, QueryServerError
 from .views import encode_key
 
 __all__ = ["reduce_rows"]
@@ -165,8 +165,7 @@ def reduce_rows(source, rows, query_server):
         return _builtin(source, keys, values)
     # A JavaScript reduce sees chunks of rows (``reduce``), then their results (``rereduce``).
     if query_server is None:
-        raise QueryServerError("Reduce functions need a JavaScript engine, and none was given",
-                               error="os_process_error")
+        raise NotImplementedFeature("JavaScript reduces need a JavaScript engine, and none was given")
     results = []
     for start in range(0, len(rows), REDUCE_CHUNK):
         chunk = rows[start:start + REDUCE_CHUNK]

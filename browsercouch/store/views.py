@@ -28,7 +28,7 @@ import bisect
 import json
 import struct
 
-from ..errors import QueryServerError
+from ..errors import NotImplementedFeature, QueryServerError
 from .mango import _raw_key as erlang_order
 from .mango import sort_key
 
@@ -176,8 +176,7 @@ class ViewIndex:
             raise QueryServerError(f"unknown query language: {self.group.language}",
                                    error="unknown_query_language")
         if self.query_server is None:
-            raise QueryServerError("Views need a JavaScript engine, and none was given",
-                                   error="os_process_error")
+            raise NotImplementedFeature("Views need a JavaScript engine, and none was given")
         sources = [view.map for view in self.group.views]
         return self.query_server.map_docs(self.group.signature, self.group.lib, sources, docs)
 

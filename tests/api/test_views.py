@@ -171,3 +171,11 @@ def test_view_cleanup_and_info(js, vdb):
     assert info["name"] == "d" and info["view_index"]["update_seq"] == 5
     expect_json(js.post(f"/{vdb}/_view_cleanup", json={}), 202)
     assert _view(js, vdb, "by_n", "?update=false")["rows"] == [{"key": None, "value": 4}]
+
+
+def test_without_an_engine_views_are_501(client, db):
+    """A server given no JavaScript engine (the tab, today) says so rather than answering wrongly."""
+    client.put(f"/{db}/doc", json={"x": 1})
+    expect_json(client.put(f"/{db}/_design/d", json=DDOC), 201)
+    expect_error(client.get(f"/{db}/_design/d/_view/by_n"), 501, "not_implemented")
+    expect_error(client.put(f"/{db}/other", json={"y": 1}), 501, "not_implemented")
