@@ -9,7 +9,8 @@ channels as HTTP/1.1. Checked: documents with
 attachments both ways, an edit on either side shows on the other within 2 s, the same document edited on
 both sides while unlinked ends with the same winner and ``_conflicts`` on both, and a link dropped in the
 middle of a sync is paired again and the sync resumes from its checkpoint. The pairing panel is saved as
-``tests/artifacts/webrtc-pairing.png``, B's Peers view as ``webrtc-peers.png``.
+``tests/artifacts/webrtc-pairing.png``, B's Peers view as ``webrtc-peers.png`` (the README shows copies, in
+``docs/images/``).
 
 Chromium offers loopback ICE candidates only with the flags below and with media permission granted
 (DESIGN.md section 5). It offers the machine's other addresses too: the pages offer their peers only
