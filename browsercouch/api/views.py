@@ -320,23 +320,30 @@ def _reduced(index, view_, reduce_source, q):
 
 
 def _groups(index, view_, reduce_source, q):
+    """One reduced row per group of consecutive rows whose (truncated) keys collate equal. Rows stay
+    as stored (key bytes and JSON text) until a reduce needs them decoded."""
     qs = index.query_server
     if q.level == 0 and q.keys is None:
-        rows = [(json.loads(k), i, json.loads(v)) for _, i, k, v in _raw_rows(index, view_, q)]
+        rows = list(_raw_rows(index, view_, q))
         if rows:
             yield {"key": None, "value": reduce.reduce_rows(reduce_source, rows, qs)}
         return
     group_bytes, group_key, rows = None, None, []
-    for _, doc_id, key_json, value_json in _raw_rows(index, view_, q):
-        key = json.loads(key_json)
-        gkey = _group_key(key, q.level)
-        gbytes = views.encode_key(gkey)
-        if gbytes != group_bytes and rows:
-            yield {"key": group_key, "value": reduce.reduce_rows(reduce_source, rows, qs)}
-            rows = []
+    last_json, last_group = None, None
+    for row in _raw_rows(index, view_, q):
+        if q.level == "exact" or not row[2].startswith("["):
+            gbytes = row[0]
+        elif row[2] == last_json:
+            gbytes = last_group
+        else:
+            gbytes = views.encode_key(json.loads(row[2])[:q.level])
+            last_json, last_group = row[2], gbytes
         if gbytes != group_bytes:
-            group_bytes, group_key = gbytes, gkey
-        rows.append((key, doc_id, json.loads(value_json)))
+            if rows:
+                yield {"key": group_key, "value": reduce.reduce_rows(reduce_source, rows, qs)}
+                rows = []
+            group_bytes, group_key = gbytes, _group_key(json.loads(row[2]), q.level)
+        rows.append(row)
     if rows:
         yield {"key": group_key, "value": reduce.reduce_rows(reduce_source, rows, qs)}
 

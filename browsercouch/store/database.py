@@ -477,6 +477,23 @@ class Database:
         except NotFound:
             return None
 
+    def map_doc_text(self, change, local_seq=False):
+        """The winning revision of a changed document as JSON text, as a map function gets it: ``_id``,
+        ``_rev`` (and ``_local_seq`` when asked), then the stored body spliced in as it is, not decoded
+        and encoded again; rendered whole when it has attachments (their stubs). ``None`` if gone."""
+        body = self._storage.get_rev(change.doc_id, change.winner)
+        if body is None:
+            return None
+        if '"_attachments":' in body:
+            doc = self.doc_at(change.doc_id, change.tree)
+            if doc is None:
+                return None
+            body = compact_json({k: v for k, v in doc.items() if k not in ("_id", "_rev")})
+        head = '{"_id":' + compact_json(change.doc_id) + ',"_rev":' + compact_json(change.winner)
+        if local_seq:
+            head += ',"_local_seq":%d' % change.seq
+        return head + ("}" if body == "{}" else "," + body[1:])
+
     async def wait_for_change(self, since, timeout):
         """Wait until ``update_seq > since`` or ``timeout`` seconds pass; ``True`` if there was a change.
 

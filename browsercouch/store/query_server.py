@@ -105,9 +105,13 @@ class QueryServer:
     def prompt(self, kind, commands):
         """Send ``commands`` (protocol lines as Python lists) to the ``kind`` context; the answer of each.
         An ``["error", name, reason]`` answer raises (``QueryServerError``, or the named CouchDB error)."""
+        return self._prompt_text(kind, _dumps(commands))
+
+    def _prompt_text(self, kind, batch):
+        """``prompt`` of commands already encoded: ``batch`` is the JSON text of their array."""
         context = self._context(kind)
         try:
-            text = context.call(ENTRY, json.dumps(commands, ensure_ascii=False, separators=(",", ":")))
+            text = context.call(ENTRY, batch)
         except JsEngineError:
             self._drop(kind)
             raise
@@ -167,9 +171,10 @@ class QueryServer:
         """Which of ``docs`` make view ``view``'s map function emit (``filter=_view``)."""
         return self._ddoc_prompt(ddoc, ["views", view, "map"], [docs])[1]
 
-    def map_docs(self, key, lib, sources, docs):
-        """For each of ``docs``, the ``[key, value]`` pairs each of the map ``sources`` emits. ``key``
-        names the set of functions (a view signature), so they are compiled once while it stays."""
+    def map_docs(self, key, lib, sources, doc_texts):
+        """For each document (``doc_texts``: their JSON texts, passed on as they are), the
+        ``[key, value]`` pairs each of the map ``sources`` emits. ``key`` names the set of functions (a
+        view signature), so they are compiled once while it stays."""
         commands = []
         if self._view_funs != key or VIEW not in self._contexts:
             self._view_funs = None
@@ -178,8 +183,9 @@ class QueryServer:
                 commands.append(["add_lib", lib])
             commands.extend(["add_fun", source] for source in sources)
         skip = len(commands)
-        commands.extend(["map_doc", doc] for doc in docs)
-        answers = self.prompt(VIEW, commands)
+        encoded = [_dumps(command) for command in commands]
+        encoded.extend('["map_doc",' + text + "]" for text in doc_texts)
+        answers = self._prompt_text(VIEW, "[" + ",".join(encoded) + "]")
         self._view_funs = key
         return answers[skip:]
 
@@ -201,6 +207,10 @@ class QueryServer:
             raise CompilationError(
                 f"Compilation of the {kind} function in the '{view_name}' view failed: {err.reason}"
             ) from None
+
+
+def _dumps(value):
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _error(name, reason):

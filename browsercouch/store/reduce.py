@@ -9,8 +9,9 @@ arrays; objects of those five members are taken as partial stats) and fails the 
 cardinalities where the estimate is exact both agree).
 """
 
+import json
+
 from ..errors import NotImplementedFeature, QueryServerError
-from .views import encode_key
 
 __all__ = ["reduce_rows"]
 
@@ -147,22 +148,20 @@ def _stats(values):
     return _pack(acc)
 
 
-def _builtin(source, keys, values):
-    if source.startswith("_sum"):
-        return _sum(values)
-    if source.startswith("_count"):
-        return len(values)
-    if source.startswith("_stats"):
-        return _stats(values)
-    return len({encode_key(k) for k in keys})
+def _builtin(source, values):
+    return _sum(values) if source.startswith("_sum") else _stats(values)
 
 
 def reduce_rows(source, rows, query_server):
-    """The reduction by ``source`` of ``rows``: ``(key, doc_id, value)`` triples, decoded."""
-    keys = [row[0] for row in rows]
-    values = [row[2] for row in rows]
+    """The reduction by ``source`` of ``rows`` as a view stores them: ``(key_bytes, doc_id, key_json,
+    value_json)``; only what the function reads is decoded (``_count`` reads nothing)."""
+    if source.startswith("_count"):
+        return len(rows)
+    if source.startswith("_approx_count_distinct"):
+        return len({row[0] for row in rows})
     if source.startswith("_"):
-        return _builtin(source, keys, values)
+        return _builtin(source, [json.loads(row[3]) for row in rows])
+    rows = [(json.loads(k), i, json.loads(v)) for _, i, k, v in rows]
     # A JavaScript reduce sees chunks of rows (``reduce``), then their results (``rereduce``).
     if query_server is None:
         raise NotImplementedFeature("JavaScript reduces need a JavaScript engine, and none was given")

@@ -153,13 +153,14 @@ class ViewIndex:
             self.update_seq = self.db.update_seq
             return
         include_design = self.group.options.get("include_design") is True
+        local_seq = self.group.options.get("local_seq") is True
         docs, ids = [], []
         for change in changes:
             if change.deleted or (change.doc_id.startswith("_design/") and not include_design):
                 continue
-            doc = self.db.doc_at(change.doc_id, change.tree, local_seq=self.group.options.get("local_seq"))
-            if doc is not None:
-                docs.append(doc)
+            text = self.db.map_doc_text(change, local_seq)
+            if text is not None:
+                docs.append(text)
                 ids.append(change.doc_id)
         results = self._map(docs) if docs else []
         fresh = self.update_seq == 0
