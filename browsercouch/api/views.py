@@ -10,6 +10,7 @@ import json
 
 from ..errors import BadRequest, NotFound, QueryParseError
 from ..store import reduce, views
+from .changes import _started
 from .databases import MAX_ROWS, _body_object, _boolean, _positive_int
 from .messages import ChunkedResponse, JSONResponse, dumps, loads
 
@@ -174,7 +175,7 @@ async def view(req):
         answer = _answer(req.db, index, view_, reduce_source, q)
         await index.update()
         return JSONResponse(answer)
-    return ChunkedResponse(_stream(req.db, index, view_, reduce_source, q))
+    return ChunkedResponse(await _started(_stream(req.db, index, view_, reduce_source, q)))
 
 
 async def view_queries(req):
@@ -200,14 +201,16 @@ def _answer(db, index, view_, reduce_source, q):
 
 
 async def _stream(db, index, view_, reduce_source, q):
+    """The answer in chunks; the first holds the first row, so an error finding it (a reduce that
+    fails) is answered as an error (``changes._started``), not inside a 200."""
     head, rows = _result(db, index, view_, reduce_source, q)
-    yield dumps(head)[:-2] + (b',"rows":[\r\n' if head else b'"rows":[\r\n')
+    start = dumps(head)[:-2] + (b',"rows":[\r\n' if head else b'"rows":[\r\n')
     first = True
     for row in rows:
         chunk = dumps(row)[:-1]
-        yield chunk if first else b",\r\n" + chunk
+        yield start + chunk if first else b",\r\n" + chunk
         first = False
-    yield b"\r\n]}\n"
+    yield (start if first else b"") + b"\r\n]}\n"
 
 
 def _result(db, index, view_, reduce_source, q):

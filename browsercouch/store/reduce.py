@@ -12,6 +12,7 @@ cardinalities where the estimate is exact both agree).
 import json
 
 from ..errors import NotImplementedFeature, QueryServerError
+from .mango import erlang_term
 
 __all__ = ["reduce_rows"]
 
@@ -24,9 +25,12 @@ REDUCE_CHUNK = 500
 
 
 class _SumError(Exception):
-    def __init__(self, value):
+    """A value ``_sum`` cannot add (``caused_by``), or with ``passed`` an earlier reduction's error
+    object, which becomes the result as it is."""
+
+    def __init__(self, value, passed=False):
         super().__init__(value)
-        self.value = value
+        self.value, self.passed = value, passed
 
 
 def _number(value):
@@ -34,14 +38,18 @@ def _number(value):
 
 
 def _sum_values(value, acc):
+    """``couch_query_servers:sum_values/2``, clause by clause."""
     if _number(value) and _number(acc):
         return acc + value
-    if isinstance(value, list) or isinstance(acc, list):
-        return _sum_arrays(acc if isinstance(acc, list) else [acc],
-                           value if isinstance(value, list) else [value])
+    if isinstance(value, list) and isinstance(acc, list):
+        return _sum_arrays(acc, value)
+    if _number(value) and isinstance(acc, list):
+        return _sum_arrays(acc, [value])
+    if isinstance(value, list) and _number(acc):
+        return _sum_arrays([acc], value)
     if isinstance(value, dict):
         if value.get("error") == "builtin_reduce_error":
-            raise _SumError(None) from None
+            raise _SumError(value, passed=True)
         if acc == 0:
             return dict(value)
         if isinstance(acc, dict):
@@ -57,16 +65,16 @@ def _sum_objects(a, b):
 
 
 def _sum_arrays(xs, ys):
+    """``sum_arrays/2``: element-wise while both are numbers; the longer one's tail kept; otherwise the
+    error names what is left of ``xs`` from there."""
     out = []
     for i in range(max(len(xs), len(ys))):
-        if i >= len(xs):
-            out.extend(ys[i:])
-            break
         if i >= len(ys):
-            out.extend(xs[i:])
-            break
+            return out + xs[i:]
+        if i >= len(xs):
+            return out + ys[i:]
         if not (_number(xs[i]) and _number(ys[i])):
-            raise _SumError(xs[i] if not _number(xs[i]) else ys[i])
+            raise _SumError(xs[i:])
         out.append(xs[i] + ys[i])
     return out
 
@@ -77,26 +85,16 @@ def _sum(values):
         try:
             acc = _sum_values(value, acc)
         except _SumError as err:
-            if err.value is None:
-                return value
+            if err.passed:
+                return err.value
             return {"error": "builtin_reduce_error", "reason": SUM_ERROR, "caused_by": err.value}
     return acc
-
-
-def _erlang(value):
-    if isinstance(value, str):
-        return '<<"' + value.replace("\\", "\\\\").replace('"', '\\"') + '">>'
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _stat_error(value):
     return QueryServerError(
         "The _stats function requires that map values be numbers or arrays of numbers, "
-        f"not '{_erlang(value)}'",
+        f"not '{erlang_term(value)}'",
         error="invalid_value")
 
 
@@ -105,11 +103,12 @@ def _unpack(value):
         stats = []
         for field in STATS_FIELDS:
             if field not in value:
-                raise QueryServerError(f"user _stats input missing required field {field} ({_erlang(value)})",
-                                       error="invalid_value")
+                raise QueryServerError(
+                    f"user _stats input missing required field {field} ({erlang_term(value)})",
+                    error="invalid_value")
             if not _number(value[field]):
                 raise QueryServerError(
-                    f"non-numeric _stats input received for {field}: {_erlang(value[field])}",
+                    f"non-numeric _stats input received for {field}: {erlang_term(value[field])}",
                     error="invalid_value")
             stats.append(value[field])
         return tuple(stats)
@@ -117,7 +116,7 @@ def _unpack(value):
         return value, 1, value, value, value * value
     if isinstance(value, list):
         return [_unpack(v) for v in value]
-    raise QueryServerError(f"non-numeric _stats input: {_erlang(value)}", error="invalid_value")
+    raise QueryServerError(f"non-numeric _stats input: {erlang_term(value)}", error="invalid_value")
 
 
 def _stat_add(value, acc):

@@ -8,6 +8,7 @@ error, reason and rows from both. Revisions and sequences are left out of the co
 """
 
 import json
+import secrets
 import urllib.parse
 
 import pytest
@@ -142,6 +143,21 @@ def test_multiple_queries(servers):
 ])
 def test_view_errors(servers, path):
     _same(servers, "GET", path)
+
+
+@pytest.mark.parametrize("ddoc, path", [
+    ({"views": {"v": {"map": "function(doc) { emit(doc.t, doc.t); }", "reduce": "_stats"}}}, "v"),
+    ({"views": {"v": {"map": "function(doc) { emit(doc.t, doc.k); }", "reduce": "_stats"}}}, "v?group=true"),
+    ({"views": {"v": {"map": "function(doc) { emit(doc.t, [doc.n, doc.t]); }", "reduce": "_sum"}}},
+     "v?group=true"),
+    ({"views": {"v": {"map": "function(doc) { emit(doc.t, doc.tags); }", "reduce": "_sum"}}}, "v"),
+])
+def test_reduces_of_bad_values(servers, ddoc, path):
+    """A built-in reduce that meets values it cannot reduce: ``_stats`` fails the query (in CouchDB the
+    whole index: so one design document each), ``_sum`` answers an error object as the value."""
+    name = "bad" + secrets.token_hex(3)
+    _same(servers, "PUT", f"v/_design/{name}", ddoc)
+    _same(servers, "GET", f"v/_design/{name}/_view/{path}")
 
 
 @pytest.mark.parametrize("doc", [{"forbid": 1}, {"unauth": 1}, {"plain": 1}, {"err": 1}, {"fine": 1}])
