@@ -216,10 +216,10 @@ class NativePeers:
             _only_addresses(addresses)
 
     def attach(self, link):
-        old = self.links.get(link.peer)
+        """``link`` opened: requests to its peer go over it, and any older link to that peer closes."""
         self.links[link.peer] = link.link
         for other in list(self._all):
-            if other is not link and other.peer == link.peer and other.link is old and old is not None:
+            if other is not link and other.peer == link.peer:
                 asyncio.ensure_future(other.close())
 
     def detach(self, link):
@@ -317,12 +317,19 @@ class Room:
                 since = feed["last_seq"]
                 for row in feed["results"]:
                     if row.get("doc") and not row.get("deleted"):
-                        await self._handle(row["doc"])
+                        await self._handle_safely(row["doc"])
                 self.error = None
             except (OSError, ValueError, KeyError) as error:
                 self.error = str(error)
                 log.warning("rendezvous %s: %s", self.url, error)
                 await asyncio.sleep(RETRY_DELAY)
+
+    async def _handle_safely(self, doc):
+        """``_handle``, where a document that breaks it (a bad SDP, a field missing) is skipped, not fatal."""
+        try:
+            await self._handle(doc)
+        except Exception as error:  # aiortc's and the peer's failures alike: the room goes on
+            log.warning("rendezvous %s: skipping %s: %r", self.url, doc.get("_id"), error)
 
     async def _handle(self, doc):
         me = self.peers.uuid

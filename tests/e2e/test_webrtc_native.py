@@ -32,6 +32,11 @@ def test_a_native_server_and_a_browser_pair_in_a_room_and_replicate_both_ways(we
         tab.join_room(room_url)
         tab.wait_linked(native_uuid)
         assert tab.offered_addresses() <= {"127.0.0.1", "::1"}
+        # The browser's invitation codes read the same in Python (deflate-raw, base64url, JSON).
+        code = app.browser.execute_async_script("""const done = arguments[0];
+            window.browsercouch.peers.createInvitation().then((r) => { r.link.close(); done(r.code); });""")
+        invite = webrtc.decode_code(code)
+        assert invite["kind"] == "invite" and invite["from"] == tab.uuid and "a=candidate:" in invite["sdp"]
 
         # The browser's database, with an attachment; the native one's.
         blob = b"from the browser " * 1000
