@@ -18,7 +18,7 @@ import pytest
 from bridge.harness import BRIDGE, BridgeProcess
 from helpers import REPO, free_port, http, start_browsercouch
 
-from browsercouch import discovery
+from browsercouch import discovery, launcher
 
 pytestmark = pytest.mark.native
 
@@ -83,6 +83,28 @@ def test_peers_lists_a_server_announced_in_the_other_namespace():
             server.terminate()
             server.wait(10)
         assert _peers(net, 1, until=lambda peers: not peers) == []  # its goodbye
+
+
+@needs_lan
+@pytest.mark.chromium
+@pytest.mark.skipif(launcher.missing_reason() is not None, reason=launcher.missing_reason() or "")
+def test_browsercouch_browser_on_the_lan_is_announced_under_its_name():
+    """``browsercouch browser --lan --headless --name Carol`` in one namespace: ``peers`` in the other
+    lists Carol, a browser that needs a login, at her LAN address."""
+    with lan.lan() as net:
+        port = free_port()
+        command = ["ip", "netns", "exec", net.names[0], *BROWSERCOUCH, "browser", "--lan", "--headless",
+                   "--name", "Carol", "--port", str(port), "--profile", str(net.workdir / "carol")]
+        browser = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                   text=True)
+        try:
+            assert browser.stdout.readline().startswith("browsercouch browser listening on")
+            found = _peers(net, 1, until=lambda peers: peers, timeout=2 * SEEN_WITHIN)
+            assert [(peer["name"], peer["kind"], peer["auth"], peer["url"]) for peer in found] == [
+                ("Carol", "browser", True, f"http://{net.addresses[0]}:{port}/")], found
+        finally:
+            browser.terminate()
+            browser.wait(30)
 
 
 def _peers(net, index, until, timeout=SEEN_WITHIN):
