@@ -322,10 +322,22 @@ def _reduced(index, view_, reduce_source, q):
     return _limited(_groups(index, view_, reduce_source, q), q)
 
 
+def _counted(index, view_, q):
+    """``_count`` over a range, or by exact key, counted by SQLite."""
+    counts = index.counts(view_.number, grouped=q.level == "exact", start=q.start, end=q.end,
+                          start_docid=q.start_docid, end_docid=q.end_docid, inclusive_end=q.inclusive_end,
+                          descending=q.descending)
+    for key_json, count in counts:
+        yield {"key": None if key_json is None else json.loads(key_json), "value": count}
+
+
 def _groups(index, view_, reduce_source, q):
     """One reduced row per group of consecutive rows whose (truncated) keys collate equal. Rows stay
     as stored (key bytes and JSON text) until a reduce needs them decoded."""
     qs = index.query_server
+    if reduce_source.startswith("_count") and q.keys is None and q.level in (0, "exact"):
+        yield from _counted(index, view_, q)
+        return
     if q.level == 0 and q.keys is None:
         rows = list(_raw_rows(index, view_, q))
         if rows:

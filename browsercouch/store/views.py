@@ -62,6 +62,9 @@ SELECT_ROWS = """SELECT key, doc_id, key_json, value_json FROM view_rows
                  WHERE ix = :ix AND view = :view{where} ORDER BY key {order}, doc_id {order}, n
                  LIMIT :limit OFFSET :skip"""
 ORDERED_KEYS = "SELECT key, doc_id FROM view_rows WHERE ix = :ix AND view = :view ORDER BY key, doc_id, n"
+COUNT_GROUPS = """SELECT key, MIN(key_json), COUNT(*) FROM view_rows WHERE ix = :ix AND view = :view{where}
+                  GROUP BY key ORDER BY key {order}"""
+COUNT_ALL = "SELECT COUNT(*) FROM view_rows WHERE ix = :ix AND view = :view{where}"
 ALL_INDEXES = "SELECT id, signature FROM view_indexes"
 DROP_INDEX = "DELETE FROM view_indexes WHERE id = :ix"
 DROP_INDEX_ROWS = "DELETE FROM view_rows WHERE ix = :ix"
@@ -202,6 +205,18 @@ class ViewIndex:
         params.update(ix=self.ix, view=view, limit=-1 if limit is None else limit, skip=skip)
         sql = SELECT_ROWS.format(where=where, order="DESC" if descending else "ASC")
         yield from self.conn.execute(sql, params)
+
+    def counts(self, view, *, grouped, start=UNSET, end=UNSET, start_docid=None, end_docid=None,
+               inclusive_end=True, descending=False):
+        """``_count`` by SQLite: ``(key_json, count)`` per key (``grouped``), or ``(None, count)`` over
+        the range, without reading the rows into Python."""
+        where, params = _range(start, end, start_docid, end_docid, inclusive_end, descending)
+        params.update(ix=self.ix, view=view)
+        if not grouped:
+            count = self.conn.execute(COUNT_ALL.format(where=where), params).fetchone()[0]
+            return [(None, count)] if count else []
+        sql = COUNT_GROUPS.format(where=where, order="DESC" if descending else "ASC")
+        return [(key_json, count) for _, key_json, count in self.conn.execute(sql, params)]
 
     def _ordered(self, view):
         cached = self._order.get(view)
