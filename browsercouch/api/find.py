@@ -7,7 +7,7 @@
 
 import asyncio
 
-from ..errors import BadRequest, InternalError, NotFound
+from ..errors import BadRequest, NotFound
 from .messages import ChunkedResponse, JSONResponse, dumps
 
 # Documents per chunk of a _find answer (and per turn of the event loop).
@@ -22,8 +22,18 @@ async def _object_body(req):
 
 
 async def find(req):
+    """The first chunk is made before the answer starts, so an error met with the first documents (a
+    field name that does not parse) is an error answer, as CouchDB's delayed response makes it."""
     cursor = await req.db.find(await _object_body(req))
-    return ChunkedResponse(_find_chunks(cursor))
+    chunks = _find_chunks(cursor)
+    first = await chunks.__anext__()
+    return ChunkedResponse(_after(first, chunks))
+
+
+async def _after(first, chunks):
+    yield first
+    async for chunk in chunks:
+        yield chunk
 
 
 async def _find_chunks(cursor):
@@ -54,8 +64,8 @@ def _index_param(req, name):
     try:
         return int(value)
     except ValueError:
-        raise InternalError("Index parameter ranges: limit > 1, skip > 0",
-                            error="invalid_list_index_params") from None
+        raise BadRequest("Index parameter ranges: limit > 1, skip > 0",
+                         error="invalid_list_index_params") from None
 
 
 async def list_indexes(req):

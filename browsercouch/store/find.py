@@ -663,6 +663,8 @@ def extract_fields(doc, fields):
     out = {}
     for field in fields:
         path = parse_field(field)
+        if not path:  # CouchDB checks the names here, when a document matches
+            raise BadRequest("Invalid field name: ", error="invalid_field_name")
         value = get_field(doc, path)
         if value is not NOT_FOUND and value is not BAD_PATH:
             out = set_field(out, path, value)

@@ -319,6 +319,9 @@ BAD = [
     ("/_find", {"selector": {"x": 1}, "use_index": "missing", "allow_fallback": False}),
     ("/_find", {"selector": {"x": 1}, "use_index": ["missing", "v"], "allow_fallback": False}),
     ("/_find", {"selector": {"x": 1}, "fields": {"a": 1}}),
+    ("/_find", {"selector": {"x": 1}, "fields": [""]}),  # no document matches: 200
+    ("/_find", {"selector": {"_id": "d001"}, "fields": [""]}),  # one does: 400
+    ("/_find", {"selector": {}, "fields": ["_id", "a..b"]}),
     ("/_find", {"selector": {"x": 1}, "r": "1"}),
     ("/_find", {"selector": {"x": 1}, "bookmark": "g1AAAA"}),
     ("/_find", []),

@@ -273,6 +273,8 @@ ERRORS = [
     ({"selector": {"x": 1}, "fields": "x"}, 400, "invalid_fields",
      "Fields must be an array of strings, not: <<120>>"),
     ({"selector": {"x": 1}, "foo": 1}, 400, "invalid_key", "Invalid key foo for this request."),
+    ({"selector": {"n": 1}, "fields": [""]}, 400, "invalid_field_name", "Invalid field name: "),
+    ({"selector": {"n": 1}, "fields": ["a..b"]}, 400, "invalid_field_name", "Invalid field name: a..b"),
     ({"selector": {"x": {"$in": "abc"}}}, 400, "bad_arg", "Bad argument for operator $in: <<97,98,99>>"),
     ({"selector": {"x": {"$foo": 1}}}, 400, "invalid_operator", "Invalid operator: $foo"),
     ({"selector": []}, 400, "invalid_selector_json", "Selector must be a JSON object, not: []"),

@@ -376,10 +376,24 @@ def _query(params):
 # -- checks -------------------------------------------------------------------------------------------
 
 
+# 500s that are Apache CouchDB 3.4.3's own answers, kept for parity: Mango options it has no message for
+# (POST only, so the body is always there to check): (error, start of the reason).
+COUCHDB_500S = (("unknown_error", "Unknown Error: mango_opts :: "),)
+
+
+def _couchdb_500(body):
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    return any(answer.get("error") == error and str(answer.get("reason", "")).startswith(reason)
+               for error, reason in COUCHDB_500S)
+
+
 def check_reply(reply, method, target):
     """Assert one answer is a proper CouchDB answer."""
     context = f"{method} {target} -> {reply.status} {reply.body[:300]!r}"
-    assert reply.status != 500, context
+    assert reply.status != 500 or _couchdb_500(reply.body), context
     assert 100 <= reply.status < 600, context
     if method == "HEAD" or reply.status in (204, 304) or reply.status < 400:
         return
