@@ -589,11 +589,12 @@ class Database:
         return index
 
     def view_cleanup(self):
-        """Drop the indexes no design document uses any more (``POST /db/_view_cleanup``)."""
+        """Drop the indexes no design document uses any more (``POST /db/_view_cleanup``), Mango's too."""
         live = set()
         for doc_id, _ in self.all_docs(start_key="_design/", end_key="_design0", inclusive_end=False):
             live.add(design.ViewGroup(doc_id, self.get(doc_id)).signature)
         views.cleanup(self._storage, live)
+        self.drop_unused_indexes()
 
     def filter(self, name, req=None, view=None):
         """A predicate on documents: the design filter function ``name`` (``"ddoc/filter"``) called with

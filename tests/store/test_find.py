@@ -227,6 +227,20 @@ def test_deleting_an_index_deletes_its_design_document_and_its_rows(db, couch):
         assert not [name for name in tables if name.startswith("mango_") and name != "mango_indexes"]
 
 
+def _mango_tables(db):
+    return [name for (name,) in db._storage.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if name.startswith("mango_") and name != "mango_indexes"]
+
+
+def test_view_cleanup_drops_the_rows_of_indexes_whose_design_document_is_gone(db):
+    created = db.create_index({"index": {"fields": ["n"]}, "ddoc": "old"})
+    find(db, {"selector": {"n": 1}})
+    assert len(_mango_tables(db)) == 1
+    db.put({"_id": created["id"], "_rev": db.get(created["id"])["_rev"], "_deleted": True})
+    db.view_cleanup()
+    assert _mango_tables(db) == []
+
+
 def test_views_of_other_languages_and_bad_definitions_are_not_indexes(db):
     db.put({"_id": "_design/js", "views": {"v": {"map": "function(doc){emit(doc._id)}"}}})
     db.put({"_id": "_design/q", "language": "query",
