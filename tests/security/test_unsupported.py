@@ -8,9 +8,6 @@ from helpers import http
 
 # (method, path, words the reason names)
 NOT_IMPLEMENTED = [
-    ("GET", "/{db}/_design/d/_view/v", "views"),
-    ("POST", "/{db}/_design/d/_view/v", "views"),
-    ("POST", "/{db}/_design/d/_view/v/queries", "views"),
     ("GET", "/{db}/_design/d/_show/s", "_show"),
     ("GET", "/{db}/_design/d/_list/l/v", "_list"),
     ("PUT", "/{db}/_design/d/_update/u", "_update"),
