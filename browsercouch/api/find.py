@@ -1,5 +1,9 @@
 """Mango routes: ``_find``, ``_explain`` and ``_index`` (``mango_httpd``), over the store's queries.
 
+Indexes are design documents, so creating and deleting them is for database admins (CouchDB refuses
+others when it saves the design document); ``_find`` and ``_explain`` of ``_users`` and ``_replicator``
+read every document, so they are server admins' only, as those databases' listings are.
+
 ``_find`` streams its documents as CouchDB does (``{"docs":[`` then one per line, then the bookmark,
 ``execution_stats`` and ``warning``), from the store's ``find.Cursor``, yielding to the event loop every
 ``ROWS_PER_CHUNK`` documents so a long scan does not hold the server.
@@ -8,6 +12,7 @@
 import asyncio
 
 from ..errors import BadRequest, NotFound
+from . import system_dbs
 from .messages import ChunkedResponse, JSONResponse, dumps
 
 # Documents per chunk of a _find answer (and per turn of the event loop).
@@ -24,6 +29,7 @@ async def _object_body(req):
 async def find(req):
     """The first chunk is made before the answer starts, so an error met with the first documents (a
     field name that does not parse) is an error answer, as CouchDB's delayed response makes it."""
+    system_dbs.check_listing(req)
     cursor = await req.db.find(await _object_body(req))
     chunks = _find_chunks(cursor)
     first = await chunks.__anext__()
@@ -54,6 +60,7 @@ async def _find_chunks(cursor):
 
 
 async def explain(req):
+    system_dbs.check_listing(req)
     return JSONResponse(req.db.explain(await _object_body(req)))
 
 

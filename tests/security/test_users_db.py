@@ -119,3 +119,16 @@ def test_no_reader_sees_another_users_credentials(server, users):
     assert status == 200 and rows and all("ok" not in row for row in rows)
     status, _ = server.request("COPY", f"/_users/{victim}", user=bob, headers={"Destination": "copied"})
     assert status == 404
+
+
+def test_find_shows_no_reader_another_users_credentials(server, users):
+    """``_find`` reads every document: a user of ``_users`` must not get another's ``derived_key`` or
+    ``salt`` through it (browsercouch refuses it to non-admins, as ``_all_docs``), nor make an index (a
+    design document) there."""
+    bob, carol = users
+    status, body = server.request("POST", "/_users/_find", {"selector": {"type": "user"}}, bob)
+    others = [doc for doc in (body.get("docs") or []) if doc.get("name") != bob[0]] if status == 200 else []
+    assert not [doc for doc in others if "derived_key" in doc or "salt" in doc], body
+    status, _ = server.request("POST", "/_users/_index", {"index": {"fields": ["name"]}, "ddoc": "mine"}, bob)
+    assert status >= 400
+    assert server.request("GET", "/_users/_design/mine")[0] == 404
