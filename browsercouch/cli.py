@@ -30,7 +30,6 @@ from .api import CouchApp, format_admin_hash, hash_password, parse_admin_hash
 from .errors import CouchError
 from .hashing import ThreadedPbkdf2
 from .http import DEFAULT_LIMITS, AccessLog, Limits, TrustedHosts, lifespan, start_server, tcp_client
-from .jsengine import MiniRacerEngine
 from .replicator import Replication, ReplicationOptions, open_endpoint
 from .static import StaticFiles
 from .store import Couch
@@ -332,6 +331,9 @@ def _open_couch(data_dir):
     """The server's ``Couch`` on ``data_dir`` (``None``: in memory); a one-line exit when it cannot be."""
     if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
         raise SystemExit(f"browsercouch: --data {data_dir} is not a directory")
+    # Imported here: mini-racer is a native wheel, and this module is imported inside Pyodide too (tests).
+    from .jsengine import MiniRacerEngine
+
     try:
         return Couch(data_dir, js_engine=MiniRacerEngine())
     except OSError as err:
