@@ -178,13 +178,13 @@ _RAW_KEYS = {
     bool: lambda value: (1, "true" if value else "false"),
     int: lambda value: (0, value),
     float: lambda value: (0, value),
-    dict: lambda value: (2, tuple((k, _raw_key(v)) for k, v in value.items())),
-    list: lambda value: (3, tuple(map(_raw_key, value))),
+    dict: lambda value: (2, tuple((k, raw_key(v)) for k, v in value.items())),
+    list: lambda value: (3, tuple(map(raw_key, value))),
     str: lambda value: (4, value),
 }
 
 
-def _raw_key(value) -> tuple:
+def raw_key(value) -> tuple:
     return _for_type(value, _RAW_KEYS)(value)
 
 
@@ -498,7 +498,7 @@ def _compile_all(args, raw) -> Matcher:
 
 def _comparison(compare: Callable[[tuple, tuple], bool]) -> Callable[[object, bool], Matcher]:
     def compile_(arg, raw) -> Matcher:
-        key = _raw_key if raw else sort_key
+        key = raw_key if raw else sort_key
         target = key(arg)
         return lambda value: compare(key(value), target)
 
@@ -509,7 +509,7 @@ def _membership(wanted: bool) -> Callable[[object, bool], Matcher]:
     """``$in`` (``wanted``) or ``$nin``: is the value, or any element of an array value, one of ``args``?"""
 
     def compile_(args, raw) -> Matcher:
-        key = _raw_key if raw else sort_key
+        key = raw_key if raw else sort_key
         targets = frozenset(map(key, args))
 
         def match(value) -> bool:

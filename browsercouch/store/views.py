@@ -29,7 +29,7 @@ import json
 import struct
 
 from ..errors import NotImplementedFeature, QueryServerError
-from .mango import _raw_key as erlang_order
+from .mango import raw_key as erlang_order
 from .mango import sort_key
 
 __all__ = ["ViewIndex", "encode_key", "cleanup", "UNSET"]
