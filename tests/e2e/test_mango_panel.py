@@ -4,7 +4,6 @@ and delete the index. The panel is saved as ``tests/artifacts/web-app-mango.png`
 
 import json
 
-from selenium.webdriver.common.by import By
 from ui import Ui
 
 DOCS = [{"_id": f"n{i:02}", "type": "note" if i % 2 else "task", "rank": (i * 7) % 10} for i in range(20)]
@@ -29,8 +28,9 @@ def _ask(ui, button, query):
 
 
 def _indexes(ui):
-    rows = ui.browser.find_elements(By.CSS_SELECTOR, "#index-list li")
-    return [row.get_attribute("data-index") for row in rows]
+    """The names listed, read in one step: the list is redrawn whole, so elements found earlier go stale."""
+    return ui.browser.execute_script(
+        "return [...document.querySelectorAll('#index-list li')].map((row) => row.dataset.index)")
 
 
 def test_a_user_indexes_finds_pages_explains_and_deletes(app):
