@@ -129,6 +129,14 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def run_node_steps(script, *args, timeout=120):
+    """Run ``tests/node/SCRIPT ARGS`` and return the JSON object it prints (its steps' answers)."""
+    proc = subprocess.run(["node", script, *map(str, args)], cwd=NODE_DIR, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
 def node_missing_reason():
     """Why the Node reference peers cannot run here, or ``None`` when they can."""
     if shutil.which("node") is None:

@@ -7,15 +7,11 @@ and bookmarks compared by the pages they lead to (the script follows one). Witho
 checks browsercouch's answers against what CouchDB answered when this was written.
 """
 
-import json
 import secrets
-import subprocess
 
 import pytest
-from helpers import NODE_DIR, http, new_db, node_missing_reason, start_browsercouch
+from helpers import http, new_db, node_missing_reason, run_node_steps, start_browsercouch
 
-SCRIPT = NODE_DIR / "pouchdb_find.mjs"
-NODE_TIMEOUT = 120
 # CouchDB's name for the index on ["n"] created without one (the SHA-1 of its Erlang term).
 AUTO_NAME = "3d4fdc43057b07474cd610d0ad5761ead92400bf"
 
@@ -23,10 +19,7 @@ pytestmark = [pytest.mark.native, pytest.mark.node]
 
 
 def run_steps(db_url):
-    proc = subprocess.run(["node", str(SCRIPT), db_url], cwd=NODE_DIR, capture_output=True, text=True,
-                          timeout=NODE_TIMEOUT)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    return run_node_steps("pouchdb_find.mjs", db_url)
 
 
 def normalised(value):

@@ -7,24 +7,16 @@ every built-in reduce and a JavaScript one), asks for a missing view and writes 
 document's ``validate_doc_update`` refuses; the answers are compared with revisions left out.
 """
 
-import json
 import secrets
-import subprocess
 
 import pytest
-from helpers import NODE_DIR, http, new_db, node_missing_reason, start_browsercouch
-
-SCRIPT = NODE_DIR / "pouchdb_query.mjs"
-NODE_TIMEOUT = 120
+from helpers import http, new_db, node_missing_reason, run_node_steps, start_browsercouch
 
 pytestmark = [pytest.mark.native, pytest.mark.node]
 
 
 def run_steps(db_url):
-    proc = subprocess.run(["node", str(SCRIPT), db_url], cwd=NODE_DIR, capture_output=True, text=True,
-                          timeout=NODE_TIMEOUT)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    return run_node_steps("pouchdb_query.mjs", db_url)
 
 
 def normalised(value):

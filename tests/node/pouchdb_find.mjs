@@ -8,19 +8,12 @@
 
 import PouchDB from 'pouchdb';
 import pouchdbFind from 'pouchdb-find';
+import { recorder } from './steps.mjs';
 
 PouchDB.plugin(pouchdbFind);
 
 const db = new PouchDB(process.argv[2], { skip_setup: true });
-const out = {};
-
-async function step(name, fn) {
-  try {
-    out[name] = await fn();
-  } catch (err) {
-    out[name] = { error: err.error || err.name, status: err.status, reason: err.reason || err.message };
-  }
-}
+const { out, step } = recorder();
 
 const docs = [];
 for (let n = 0; n < 30; n++) {

@@ -8,17 +8,10 @@
 //         JavaScript one, reduce=false), a missing view, and a write its validate_doc_update refuses.
 
 import PouchDB from 'pouchdb';
+import { recorder } from './steps.mjs';
 
 const db = new PouchDB(process.argv[2], { skip_setup: true });
-const out = {};
-
-async function step(name, fn) {
-  try {
-    out[name] = await fn();
-  } catch (err) {
-    out[name] = { error: err.error || err.name, status: err.status, reason: err.reason || err.message };
-  }
-}
+const { out, step } = recorder();
 
 const docs = [];
 for (let n = 0; n < 30; n++) {
