@@ -245,11 +245,12 @@ def _keys_offset(index, view_, q):
     ``skip``."""
     keys = q.keys[::-1] if q.descending else q.keys
     rows, offset = [], None
-    for key in keys:
+    for position, key in enumerate(keys, 1):
         found = list(index.rows(view_.number, start=key, end=key, start_docid=q.start_docid,
                                 end_docid=q.end_docid, inclusive_end=q.inclusive_end,
                                 descending=q.descending))
-        if offset is None and (found or key is keys[-1]):
+        # By position: ``key is keys[-1]`` held for an equal small int or None earlier in the list.
+        if offset is None and (found or position == len(keys)):
             offset = index.offset(view_.number, key, q.start_docid, q.descending)
         rows.extend(found)
     return rows, (offset or 0) + q.skip
