@@ -90,8 +90,8 @@ def validate(body, query_server=None):
 class View:
     """The views of one design document that share a map function: one set of rows."""
 
-    def __init__(self, number, map_source):
-        self.number, self.map = number, map_source
+    def __init__(self, number, map_source, map_text):
+        self.number, self.map, self.map_text = number, map_source, map_text
         self.names, self.reduces = [], []
 
 
@@ -112,17 +112,18 @@ class ViewGroup:
             spec = views[name]
             if name == "lib" or not isinstance(spec, dict) or "map" not in spec:
                 continue
-            key = json.dumps(spec["map"], sort_keys=True)
+            # A query view's map is an object whose ``fields`` order is the key's order: kept as text.
+            key = spec["map"] if isinstance(spec["map"], str) else json.dumps(spec["map"], ensure_ascii=False)
             view = by_map.get(key)
             if view is None:
-                view = by_map[key] = View(len(self.views), spec["map"])
+                view = by_map[key] = View(len(self.views), spec["map"], key)
                 self.views.append(view)
             view.names.append(name)
             reduce = spec.get("reduce")
             view.reduces.append(reduce if isinstance(reduce, str) else None)
             self._by_name[name] = (view, reduce if isinstance(reduce, str) else None)
         self.signature = hashlib.md5(json.dumps(
-            [self.language, self.options, self.lib, [(v.map, v.names, v.reduces) for v in self.views]],
+            [self.language, self.options, self.lib, [(v.map_text, v.names, v.reduces) for v in self.views]],
             sort_keys=True).encode("utf-8")).hexdigest()
 
     def view(self, name):

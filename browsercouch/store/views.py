@@ -31,6 +31,7 @@ import struct
 from ..errors import NotImplementedFeature, QueryServerError
 from .mango import raw_key as erlang_order
 from .mango import sort_key
+from .mango_views import MangoQueryServer
 
 __all__ = ["ViewIndex", "encode_key", "cleanup", "UNSET"]
 
@@ -123,7 +124,9 @@ class ViewIndex:
     """The index of one design document's views in ``db`` (``db.view_index`` makes them)."""
 
     def __init__(self, db, storage, group, query_server, lock):
-        self.db, self.storage, self.group, self.query_server = db, storage, group, query_server
+        self.db, self.storage, self.group = db, storage, group
+        # As CouchDB: couchjs for JavaScript, mango_native_proc for "query" (Mango) views.
+        self.query_server = MangoQueryServer() if group.language == "query" else query_server
         self._lock = lock
         self.conn = storage.conn
         row = self.conn.execute(GET_INDEX, {"signature": group.signature}).fetchone()
@@ -176,7 +179,7 @@ class ViewIndex:
         self.update_seq = changes[-1].seq
 
     def _map(self, docs):
-        if self.group.language != "javascript":
+        if self.group.language not in ("javascript", "query"):
             raise QueryServerError(f"unknown query language: {self.group.language}",
                                    error="unknown_query_language")
         if self.query_server is None:

@@ -210,3 +210,41 @@ def test_design_info_and_cleanup(servers):
     assert got["name"] == expected["name"]
     assert set(got["view_index"]) <= set(expected["view_index"])
     _same(servers, "POST", "v/_view_cleanup", {})
+
+
+QUERY_DDOC = {"language": "query", "views": {
+    "by_k": {"map": {"fields": {"k": "asc", "n": "asc"}}, "reduce": "_count"},
+    "partial": {"map": {"fields": {"n": "asc"}, "partial_filter_selector": {"t": {"$ne": "y"}}},
+                "reduce": "_sum"},
+    "custom": {"map": {"fields": {"t": "asc"}}, "reduce": "function(k, v) { return v.length; }"},
+    "nested": {"map": {"fields": {"tags.0": "asc"}}},
+}}
+QUERY_VIEWS = ["by_k", "partial", "custom", "nested"]
+
+
+@pytest.fixture(scope="module")
+def query_views(servers):
+    """A ``"language": "query"`` design document (Mango indexes) beside ``q``, and an index made by
+    ``_index``."""
+    for base in servers:
+        assert http("PUT", base + "v/_design/mango", QUERY_DDOC)[0] == 201
+        assert http("POST", base + "v/_index", {"index": {"fields": ["t", "n"]}, "ddoc": "idx",
+                                                "name": "tn"})[0] == 200
+    return servers
+
+
+@pytest.mark.slow
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(view=st.sampled_from(QUERY_VIEWS), params=QUERY)
+def test_generated_query_language_view_queries(query_views, view, params):
+    """Mango's views through ``_view`` (keys are arrays of the fields' values)."""
+    if "key" in params:
+        params["key"] = [params["key"]]
+    _same(query_views, "GET", f"v/_design/mango/_view/{view}?{_qs(params)}")
+
+
+@pytest.mark.parametrize("path", ["v/_design/idx/_view/tn", "v/_design/idx/_view/tn?group_level=1",
+                                  "v/_design/idx/_view/tn?reduce=false&include_docs=true&limit=3",
+                                  "v/_design/idx/_view/tn?reduce=false&startkey=%5B%22y%22%5D"])
+def test_an_index_queried_as_a_view(query_views, path):
+    _same(query_views, "GET", path)
