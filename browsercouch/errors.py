@@ -51,6 +51,9 @@ class CouchError(Exception):
     error = "unknown_error"
     reason = "Unknown error."
     headers = ()
+    # CouchDB's ``ref`` of an error it caught with a stack trace: a number naming that trace, answered
+    # as a member and as ``X-Couch-Stack-Hash`` (``chttpd:send_error/6``).
+    ref = None
 
     def __init__(self, reason=None, *, error=None):
         self.reason = reason if reason is not None else type(self).reason
@@ -59,7 +62,15 @@ class CouchError(Exception):
         super().__init__(self.reason)
 
     def to_json(self):
-        return {"error": self.error, "reason": self.reason}
+        if self.ref is None:
+            return {"error": self.error, "reason": self.reason}
+        return {"error": self.error, "reason": self.reason, "ref": self.ref}
+
+    def with_ref(self, ref):
+        """This error as CouchDB answers it with a stack trace named ``ref``."""
+        self.ref = ref
+        self.headers = [*self.headers, ("X-Couch-Stack-Hash", str(ref))]
+        return self
 
     def __repr__(self):
         return f"{type(self).__name__}({self.reason!r})"

@@ -6,9 +6,10 @@ Parameters are read as ``couch_mrview_http:parse_params/4`` reads them and check
 store's index (``store.views``), updated first unless ``update=false`` (``lazy``: after answering).
 """
 
+import functools
 import json
 
-from ..errors import BadRequest, NotFound, QueryParseError
+from ..errors import BadRequest, CouchError, NotFound, QueryParseError
 from ..store import reduce, views
 from .changes import _started
 from .databases import MAX_ROWS, _body_object, _boolean, _positive_int
@@ -23,6 +24,11 @@ _BOOLEANS = {"reduce": "reduce", "group": "group", "inclusive_end": "inclusive_e
              "descending": "descending"}
 _KEY_PARAMS = {"key": "key", "keys": "keys", "startkey": "start", "start_key": "start", "endkey": "end",
                "end_key": "end"}
+# The ``ref``s CouchDB 3.4.3 answers view queries with (hashes of the stacks it caught them on): every
+# 500 (a design function's error, a time-out, a built-in reduce's bad input) has its view coordinator's;
+# a key range that cannot match has its own.
+FAILED_VIEW_REF = 4061830036
+REVERSED_RANGE_REF, REVERSED_DESCENDING_RANGE_REF = 3865780518, 3146344769
 _DOCID_PARAMS = {"startkey_docid": "start_docid", "start_key_doc_id": "start_docid",
                  "endkey_docid": "end_docid", "end_key_doc_id": "end_docid"}
 
@@ -133,10 +139,10 @@ class ViewQuery:
         end = (views.encode_key(self.end), self.end_docid or ("" if self.descending else high))
         if not self.descending and start > end:
             raise QueryParseError("No rows can match your key range, reverse your start_key and end_key or "
-                                  "set descending=true")
+                                  "set descending=true").with_ref(REVERSED_RANGE_REF)
         if self.descending and start < end:
             raise QueryParseError("No rows can match your key range, reverse your start_key and end_key or "
-                                  "set descending=false")
+                                  "set descending=false").with_ref(REVERSED_DESCENDING_RANGE_REF)
 
 
 def _params(req, body):
@@ -165,6 +171,20 @@ async def _prepared(req, q):
     return index, view, reduce_source
 
 
+def _as_couchdb_fails(handler):
+    """A view handler whose 500s carry CouchDB's ``ref``."""
+    @functools.wraps(handler)
+    async def answer(req):
+        try:
+            return await handler(req)
+        except CouchError as err:
+            if err.status == 500 and err.ref is None:
+                raise err.with_ref(FAILED_VIEW_REF) from None
+            raise
+    return answer
+
+
+@_as_couchdb_fails
 async def view(req):
     body = await _body_object(req)
     if req.method == "POST" and "keys" in body and not isinstance(body["keys"], list):
@@ -178,6 +198,7 @@ async def view(req):
     return ChunkedResponse(await _started(_stream(req.db, index, view_, reduce_source, q)))
 
 
+@_as_couchdb_fails
 async def view_queries(req):
     body = await _body_object(req)
     queries = body.get("queries")

@@ -103,7 +103,7 @@ def test_query_errors(js, vdb):
                  "`include_docs` is invalid for reduce")
     expect_error(js.get(f"/{vdb}/_design/d/_view/by_n?startkey=3&endkey=1"), 400, "query_parse_error",
                  "No rows can match your key range, reverse your start_key and end_key or "
-                 "set descending=true")
+                 "set descending=true", ref=3865780518)
 
 
 def test_validate_doc_update(js, vdb):
@@ -156,7 +156,8 @@ def test_endless_map_times_out_and_the_server_lives(js, jdb):
     js.put(f"/{db}/doc", json={"x": 1})
     js.put(f"/{db}/_design/loop", json={"views": {"v": {"map": "function(doc) { while (true) {} }"}}})
     js.app.couch.query_server.timeout_ms = 300
-    expect_error(js.get(f"/{db}/_design/loop/_view/v"), 500, "os_process_error", "OS process timed out.")
+    expect_error(js.get(f"/{db}/_design/loop/_view/v"), 500, "os_process_error", "OS process timed out.",
+                 ref=4061830036)
     js.put(f"/{db}/_design/ok", json={"views": {"v": {"map": "function(doc) { emit(doc._id, 1); }"}}})
     assert _view_rows(js, db) == [{"id": "doc", "key": "doc", "value": 1}]
 

@@ -160,11 +160,14 @@ async def _cancel_all_but(kept):
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def expect_error(response, status, error, reason=None):
-    """Assert a CouchDB error answer: ``status``, JSON ``{"error": error, "reason": <str>}``; return it."""
+def expect_error(response, status, error, reason=None, ref=None):
+    """Assert a CouchDB error answer: ``status``, JSON ``{"error": error, "reason": <str>}`` (and ``ref``
+    with its ``X-Couch-Stack-Hash`` header when given); return it."""
     assert response.status == status, (response.status, response.body)
     assert (response.header("content-type") or "").startswith("application/json"), response.headers
     body = response.json()
+    if ref is not None:
+        assert body.pop("ref") == ref and response.header("x-couch-stack-hash") == str(ref), response
     assert set(body) == {"error", "reason"}, body
     assert body["error"] == error, body
     assert isinstance(body["reason"], str), body

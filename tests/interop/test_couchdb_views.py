@@ -73,7 +73,7 @@ def _normal(payload):
     """An answer without what may differ: revisions in documents, sequences."""
     if isinstance(payload, dict):
         return {k: _normal(v) for k, v in payload.items()
-                if k not in ("_rev", "update_seq", "seq", "last_seq", "ref", "rev")}
+                if k not in ("_rev", "update_seq", "seq", "last_seq", "rev")}
     if isinstance(payload, list):
         return [_normal(v) for v in payload]
     return payload
