@@ -393,22 +393,22 @@ def _composite_prefix(columns, ranges):
     return prefix
 
 
-def _start_key(ranges):
+def _bounded_prefix(bounds, unbounded):
+    """The leading ``bounds`` up to the first that is ``unbounded``."""
     key = []
-    for _, low, _, _ in ranges:
-        if low is MIN:
+    for bound in bounds:
+        if bound is unbounded:
             break
-        key.append(low)
+        key.append(bound)
     return key
 
 
+def _start_key(ranges):
+    return _bounded_prefix((low for _, low, _, _ in ranges), MIN)
+
+
 def _end_key(ranges):
-    key = []
-    for _, _, _, high in ranges:
-        if high is MAX_VALUE:
-            break
-        key.append(high)
-    return key + [MAX_VALUE]
+    return _bounded_prefix((high for _, _, _, high in ranges), MAX_VALUE) + [MAX_VALUE]
 
 
 # ---------------------------------------------------------------------------------------------------------
