@@ -11,6 +11,7 @@ import { createMangoPanel } from "./ui/mango.js";
 import { createPeersPanel, lanPeers, urlPeers } from "./ui/peers.js";
 import { createQueriesPanel } from "./ui/queries.js";
 import { createReplicationPanel } from "./ui/replication.js";
+import { createViewsPanel } from "./ui/views.js";
 import { createWebrtcPanel, webrtcPeers } from "./ui/webrtc.js";
 import { PeerLinks } from "./webrtc.js";
 
@@ -43,14 +44,21 @@ function corsHint() {
 }
 
 function startApp(couch, links) {
-  const documents = createDocumentsPanel(couch, { onChange: () => databases.refresh() });
-  const replication = createReplicationPanel(couch, {
+  const views = createViewsPanel(couch);
+  const documents = createDocumentsPanel(couch, {
     onChange: () => {
-      documents.refresh();
+      views.refresh();
       databases.refresh();
     },
   });
-  const panels = [documents, createQueriesPanel(couch), createMangoPanel(couch), replication];
+  const replication = createReplicationPanel(couch, {
+    onChange: () => {
+      documents.refresh();
+      views.refresh();
+      databases.refresh();
+    },
+  });
+  const panels = [documents, views, createQueriesPanel(couch), createMangoPanel(couch), replication];
   const databases = createDatabasesPanel(couch, {
     onSelect: (db) => {
       byId("no-db").hidden = db !== null;

@@ -61,13 +61,14 @@ class App:
         self.browser = None
         self.ready_seconds = None
 
-    def open(self):
+    def open(self, page="index.html"):
+        """Open the app's ``page`` (``index.html?remote=URL`` browses that CouchDB instead of the tab's)."""
         self.browser = chromium.launch(self.profile, *self.flags)
         if self.permissions:
             self.browser.execute_cdp_cmd("Browser.grantPermissions", {
                 "origin": self.web_url.rstrip("/"), "permissions": self.permissions})
         started = time.monotonic()
-        self.browser.get(self.web_url + "index.html")
+        self.browser.get(self.web_url + page)
         deadline = started + READY_TIMEOUT
         while True:
             state = self.browser.execute_script("return document.body && document.body.dataset.ready")
