@@ -5,7 +5,7 @@ reduce with each group level and without, and read CouchDB's error for a key tha
 Views need a JavaScript engine, which the tab has not yet (it answers 501): the main test browses a native
 ``browsercouch serve`` (``?remote=``), which runs them on V8. The tab's case checks that the panel shows
 what the tab answers, rows or its 501, as it came. The panel is saved as
-``tests/artifacts/web-app-views.png``.
+``tests/artifacts/web-app-views.png`` (the README shows a copy, in ``docs/images/``).
 """
 
 import json
