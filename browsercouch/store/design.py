@@ -4,13 +4,16 @@
 for word), a map function in every view, and, when a JavaScript engine is there, every map and reduce
 function compiled once (``couch_query_servers:try_compile/4``). ``ViewGroup`` is
 ``couch_mrview_util:ddoc_to_mrst/2``: views that share a map function share its rows, and the index's
-signature changes exactly when the functions, the language, the ``options`` or ``views.lib`` change.
+signature is CouchDB's (``couchdb_signature``), so it changes exactly when the functions, the language,
+the ``options`` or ``views.lib`` change.
 """
 
 import hashlib
 import json
 
 from ..errors import InvalidDesignDoc
+from .erlang_terms import Atom, term_to_binary
+from .mango import raw_key
 
 __all__ = ["validate", "ViewGroup", "BUILTIN_REDUCES"]
 
@@ -90,8 +93,8 @@ def validate(body, query_server=None):
 class View:
     """The views of one design document that share a map function: one set of rows."""
 
-    def __init__(self, number, map_source, map_text):
-        self.number, self.map, self.map_text = number, map_source, map_text
+    def __init__(self, number, map_source):
+        self.number, self.map = number, map_source
         self.names, self.reduces = [], []
 
 
@@ -116,16 +119,47 @@ class ViewGroup:
             key = spec["map"] if isinstance(spec["map"], str) else json.dumps(spec["map"], ensure_ascii=False)
             view = by_map.get(key)
             if view is None:
-                view = by_map[key] = View(len(self.views), spec["map"], key)
+                view = by_map[key] = View(len(self.views), spec["map"])
                 self.views.append(view)
             view.names.append(name)
             reduce = spec.get("reduce")
             view.reduces.append(reduce if isinstance(reduce, str) else None)
             self._by_name[name] = (view, reduce if isinstance(reduce, str) else None)
-        self.signature = hashlib.md5(json.dumps(
-            [self.language, self.options, self.lib, [(v.map_text, v.names, v.reduces) for v in self.views]],
-            sort_keys=True).encode("utf-8")).hexdigest()
+        self.signature = couchdb_signature(body)
 
     def view(self, name):
         """``(View, reduce_source_or_None)`` of the view ``name``, or ``None``."""
         return self._by_name.get(name)
+
+
+def couchdb_signature(body):
+    """The signature CouchDB gives a design document's index (``couch_mrview_util:ddoc_to_mrst/2``): the
+    MD5 of the Erlang term ``{Views, Language, DesignOpts, sort_lib(Lib)}``, where ``Views`` are
+    ``#mrview{}`` records, one per distinct map function and view options, in Erlang term order of
+    those, each naming its map-only views and its reduces (both in reverse document order)."""
+    views = body.get("views") if isinstance(body.get("views"), dict) else {}
+    by_source = {}
+    for name, spec in views.items():
+        if not isinstance(spec, dict) or "map" not in spec:
+            continue
+        options = spec.get("options") if isinstance(spec.get("options"), dict) else {}
+        source = by_source.setdefault(json.dumps([spec["map"], options], ensure_ascii=False),
+                                      (spec["map"], options, [], []))
+        if spec.get("reduce") is None:
+            source[2].insert(0, name)
+        else:
+            source[3].insert(0, (name, spec["reduce"]))
+    ordered = sorted(by_source.values(), key=lambda source: (raw_key(source[0]), raw_key(source[1])))
+    records = [(Atom("mrview"), number, 0, 0, map_names, reduces, map_source, Atom("nil"),
+                list(view_options.items()))
+               for number, (map_source, view_options, map_names, reduces) in enumerate(ordered)]
+    options = body.get("options") if isinstance(body.get("options"), dict) else {}
+    lib = views.get("lib") if isinstance(views.get("lib"), dict) else {}
+    term = (records, body.get("language", "javascript"), list(options.items()), _sorted_lib(lib))
+    return hashlib.md5(b"\x83" + term_to_binary(term)).hexdigest()
+
+
+def _sorted_lib(lib):
+    """``couch_index_util:sort_lib/1``: members by name, objects within made plain lists."""
+    members = [(name, _sorted_lib(code) if isinstance(code, dict) else code) for name, code in lib.items()]
+    return sorted(members, key=lambda member: member[0])

@@ -32,6 +32,7 @@ import struct
 from typing import NamedTuple
 
 from ..errors import BadRequest, Conflict, InternalError, NotFound, ServiceUnavailable
+from .erlang_terms import Atom, term_to_binary
 from .mango import (
     BAD_PATH,
     NOT_FOUND,
@@ -440,53 +441,10 @@ def list_answer(db, limit=None, skip=0):
     return {"total_rows": total, "indexes": indexes[skip:skip + limit]}
 
 
-class _Atom(str):
-    """An Erlang atom, for ``_term_to_binary``."""
-
-
-def _term_to_binary(term):
-    """Erlang's external term format (``term_to_binary/1``, OTP 25) of EJSON and of option lists: what
-    CouchDB hashes to name an index it was given no name for."""
-    if isinstance(term, _Atom):
-        name = term.encode("latin-1")
-        return b"d" + struct.pack(">H", len(name)) + name
-    if isinstance(term, bool) or term is None:
-        return _term_to_binary(_Atom("null" if term is None else str(term).lower()))
-    if isinstance(term, tuple):
-        return b"h" + bytes([len(term)]) + b"".join(map(_term_to_binary, term))
-    if isinstance(term, str):
-        data = term.encode("utf-8", "surrogatepass")
-        return b"m" + struct.pack(">I", len(data)) + data
-    if isinstance(term, float):
-        return b"F" + struct.pack(">d", term)
-    if isinstance(term, int):
-        return _integer_term(term)
-    if isinstance(term, dict):
-        return _term_to_binary(([(key, value) for key, value in term.items()],))
-    return _list_term(term)
-
-
-def _integer_term(value):
-    if 0 <= value <= 255:
-        return b"a" + bytes([value])
-    if -2**31 <= value < 2**31:
-        return b"b" + struct.pack(">i", value)
-    digits = abs(value).to_bytes((abs(value).bit_length() + 7) // 8, "little")
-    return b"n" + bytes([len(digits), value < 0]) + digits
-
-
-def _list_term(items):
-    if not items:
-        return b"j"
-    if len(items) < 65536 and all(type(item) is int and 0 <= item <= 255 for item in items):
-        return b"k" + struct.pack(">H", len(items)) + bytes(items)
-    return b"l" + struct.pack(">I", len(items)) + b"".join(map(_term_to_binary, items)) + b"j"
-
-
 def _auto_name(definition, options):
     """``mango_idx:gen_name/2``: the SHA-1 of the definition and the sorted options."""
-    terms = sorted((_Atom(key), value) for key, value in options.items())
-    return hashlib.sha1(b"\x83" + _term_to_binary((definition, terms))).hexdigest()
+    terms = sorted((Atom(key), value) for key, value in options.items())
+    return hashlib.sha1(b"\x83" + term_to_binary((definition, terms))).hexdigest()
 
 
 def _name_option(value, what):
@@ -518,8 +476,8 @@ def _create_options(body):
         raise BadRequest("Request body must be a JSON object")
     if "index" not in body:
         raise BadRequest("Missing required key: index", error="missing_required_key")
-    options = {"def": body["index"], "type": body.get("type", "json"), "name": _Atom("auto_name"),
-               "ddoc": _Atom("auto_name"), "w": 2, "partitioned": _Atom("db_default")}
+    options = {"def": body["index"], "type": body.get("type", "json"), "name": Atom("auto_name"),
+               "ddoc": Atom("auto_name"), "w": 2, "partitioned": Atom("db_default")}
     if not isinstance(options["type"], str):
         raise BadRequest(f"Invalid string: {erlang_term(options['type'])}", error="invalid_string")
     for key in ("name", "ddoc"):
@@ -544,8 +502,8 @@ def create_index(db, body):
     if options["type"] != "json":
         raise BadRequest(f"Invalid type for index: {options['type']}", error="invalid_index")
     raw = options["def"]
-    name = options["name"] if not isinstance(options["name"], _Atom) else _auto_name(raw, options)
-    ddoc_id = options["ddoc"] if not isinstance(options["ddoc"], _Atom) else _auto_name(raw, options)
+    name = options["name"] if not isinstance(options["name"], Atom) else _auto_name(raw, options)
+    ddoc_id = options["ddoc"] if not isinstance(options["ddoc"], Atom) else _auto_name(raw, options)
     ddoc_id = ddoc_id if ddoc_id.startswith("_design/") else "_design/" + ddoc_id
     fields, partial = validate_definition(raw)
     doc = _load_ddoc(db, ddoc_id)

@@ -209,6 +209,7 @@ def test_design_info_and_cleanup(servers):
     got = http("GET", native + "v/_design/q/_info")[2]
     assert got["name"] == expected["name"]
     assert set(got["view_index"]) <= set(expected["view_index"])
+    assert got["view_index"]["signature"] == expected["view_index"]["signature"]
     _same(servers, "POST", "v/_view_cleanup", {})
 
 
