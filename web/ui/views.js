@@ -26,16 +26,17 @@ export function createViewsPanel(couch) {
   let nextStart = null;
   let listings = 0;
 
-  // Every view of the database's design documents, grouped by design document; Mango's own indexes
-  // (language "query") are left out. The chosen view stays chosen if it is still there. Only the latest
+  // Every view of the database's design documents, grouped by design document, Mango's indexes (language
+  // "query") too, as CouchDB answers them as views; views.lib is no view. The chosen view stays chosen
+  // if it is still there. Only the latest
   // listing is shown (a database opened again, or a document saved, lists again while one is on its way).
   async function listViews() {
     const listing = ++listings;
     const chosen = picker.value;
     const { rows } = await callJson(couch, "GET", `${dbPath(db)}/_all_docs?${query(DESIGN_DOCS)}`);
     if (listing !== listings) return;
-    const groups = rows.filter(({ doc }) => doc.views && doc.language !== "query").map(({ id, doc }) =>
-      h("optgroup", { label: id }, ...Object.entries(doc.views).map(([name, view]) =>
+    const groups = rows.filter(({ doc }) => doc.views).map(({ id, doc }) =>
+      h("optgroup", { label: id }, ...Object.entries(doc.views).filter(([, view]) => view.map).map(([name, view]) =>
         h("option", { value: `${id}/${name}`, dataset: { ddoc: id, view: name, reduces: Boolean(view.reduce) } },
           name))));
     picker.replaceChildren(...groups.length ? groups : [h("option", { value: "" }, "(no design document has views)")]);
