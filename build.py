@@ -156,7 +156,7 @@ def bundle_sources():
 
 def package_sources():
     """The files our wheel is built from: the dist is rebuilt when one changes."""
-    return tuple(sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "browsercouch").rglob("*.py")))
+    return tuple(path.relative_to(ROOT).as_posix() for path in web_script("build_dist").package_files())
 
 
 @dataclass(frozen=True)

@@ -67,14 +67,24 @@ def download_wheels(python, dest):
         "--abi", "none", "--platform", "any", "-d", dest, *pins)
 
 
-# What the Python code's wheel is built from (the package's .py files are added).
+# What the Python code's wheel is built from (the package's .py files and PACKAGE_DATA are added).
 PACKAGING_FILES = ("pyproject.toml", "build_backend.py", "README.md")
+# pyproject.toml's package data but the bundle (which the tab is loaded from): the query server's
+# JavaScript, which the tab's QuickJS runs.
+PACKAGE_DATA = ("store/couchjs/*.js",)
+
+
+def package_files():
+    """The package's files our wheel for Pyodide carries: its modules and ``PACKAGE_DATA``."""
+    package = ROOT / "browsercouch"
+    data = [path for pattern in PACKAGE_DATA for path in package.glob(pattern)]
+    return sorted([*package.rglob("*.py"), *data])
 
 
 def build_own_wheel(python, dest):
-    """Our wheel for Pyodide: the package's modules and metadata, nothing else."""
+    """Our wheel for Pyodide: the package's modules, the data they read, and metadata."""
     source = dest / "browsercouch-source"
-    for path in [ROOT / name for name in PACKAGING_FILES] + sorted((ROOT / "browsercouch").rglob("*.py")):
+    for path in [ROOT / name for name in PACKAGING_FILES] + package_files():
         target = source / path.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)

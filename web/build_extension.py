@@ -18,6 +18,11 @@ It is the browsercouch extension, unpacked (``browsercouch/bundled.py`` finds it
 - ``app/vendor/qrcode.mjs``: the QR code generator the WebRTC pairing shows its codes with, npm's
   ``qrcode-generator`` (MIT; the notice is in the file), installed with the Pyodide core from
   ``web/package.json``;
+- ``app/vendor/quickjs/``: QuickJS compiled to WebAssembly, the engine design functions run in
+  (``quickjs-engine.js``): npm's ``quickjs-emscripten-core`` and its synchronous release build
+  ``@jitl/quickjs-wasmfile-release-sync`` (MIT, their LICENSE files beside them). Their ES modules import
+  each other by package name, which a module worker cannot resolve (no import maps there), so those
+  imports are rewritten to relative paths (``QUICKJS_IMPORTS``);
 - ``app/dist/``: ``web/dist`` (``build_dist.py``, built first) cut down to what the app loads:
   ``loadPackage(["browsercouch"])`` and its dependencies in the lock, so none of the test-only wheels.
 
@@ -47,6 +52,23 @@ APP_DIRS = ("ui",)
 APP_PACKAGES = ("browsercouch",)
 # npm modules the app imports, installed in web/node_modules: (module file, name in app/vendor/).
 VENDOR = ((WEB / "node_modules" / "qrcode-generator" / "dist" / "qrcode.mjs", "qrcode.mjs"),)
+# QuickJS's npm packages: (package, the files the app loads, folder in app/vendor/quickjs/). The browser
+# build of the Emscripten module; the rest of the core's chunks are imported by its index.mjs.
+QUICKJS = (
+    ("quickjs-emscripten-core", ("dist/*.mjs", "LICENSE"), "core"),
+    ("@jitl/quickjs-ffi-types", ("dist/index.mjs", "LICENSE"), "ffi-types"),
+    ("@jitl/quickjs-wasmfile-release-sync",
+     ("dist/index.mjs", "dist/ffi.mjs", "dist/emscripten-module.browser.mjs", "dist/emscripten-module.wasm",
+      "LICENSE"), "release-sync"),
+)
+# Each package-name import in those modules, and the vendored file it means.
+QUICKJS_IMPORTS = {
+    "@jitl/quickjs-ffi-types": "ffi-types/index.mjs",
+    "@jitl/quickjs-wasmfile-release-sync/emscripten-module": "release-sync/emscripten-module.browser.mjs",
+}
+# An import of a module by its specifier (static, dynamic or re-export), and a source map comment.
+IMPORT_SPECIFIER = re.compile(r'((?:\bfrom|\bimport)\s*\(?\s*)"([^"]+)"')
+SOURCE_MAP = re.compile(r"\n?//# sourceMappingURL=\S*\s*$")
 # build.py's stamp of the Pyodide dist step: it changes whenever the dist is rebuilt.
 DIST_STAMP = DIST / ".browsercouch-build-stamp"
 # The JavaScript's name for each value it shares with the Python, and where the Python defines it.
@@ -71,7 +93,8 @@ def sources():
     """The files the bundle depends on, relative to the repository (for a build step's stamp). For
     web/dist, build.py's stamp stands for its 16 MB."""
     paths = [*_files(SOURCE), SOURCE / "manifest.json", *_files(WEB), VERSION_FILE, DIST_STAMP,
-             WEB / "package-lock.json", *sorted({ROOT / path for path, _ in SHARED_CONSTANTS.values()})]
+             WEB / "package.json", WEB / "package-lock.json",
+             *sorted({ROOT / path for path, _ in SHARED_CONSTANTS.values()})]
     for directory in APP_DIRS:
         paths += sorted(path for path in (WEB / directory).rglob("*")
                         if path.is_file() and not path.name.startswith((".", "_")))
@@ -145,6 +168,35 @@ def copy_dist(dest):
     (dest / "pyodide-lock.json").write_text(text, encoding="utf-8")
 
 
+def _relative_imports(text):
+    """A vendored module's text with package-name imports made relative (every module sits one folder
+    down in vendor/quickjs/) and its source map comment dropped (the maps are not shipped).
+    ``RuntimeError`` on an import that is neither relative nor known."""
+    def relative(match):
+        specifier = match.group(2)
+        if specifier.startswith("./"):
+            return match.group(0)
+        if specifier not in QUICKJS_IMPORTS:
+            raise RuntimeError(f"vendored QuickJS imports {specifier!r}: add it to QUICKJS_IMPORTS")
+        return f'{match.group(1)}"../{QUICKJS_IMPORTS[specifier]}"'
+    return SOURCE_MAP.sub("\n", IMPORT_SPECIFIER.sub(relative, text))
+
+
+def copy_quickjs(dest):
+    """QuickJS's npm packages into ``dest`` (app/vendor/quickjs/), imports rewritten."""
+    for package, patterns, folder in QUICKJS:
+        source = WEB / "node_modules" / package
+        if not source.exists():
+            raise RuntimeError(f"web/node_modules/{package} is missing: run `python build.py` first")
+        (dest / folder).mkdir(parents=True)
+        for path in sorted({path for pattern in patterns for path in source.glob(pattern)}):
+            if path.suffix == ".mjs":
+                text = _relative_imports(path.read_text(encoding="utf-8"))
+                (dest / folder / path.name).write_text(text, encoding="utf-8")
+            else:
+                shutil.copy2(path, dest / folder / path.name)
+
+
 def build():
     """Build ``browsercouch/extension/``; return that path. ``RuntimeError`` when web/dist is not built."""
     staging = BUNDLE.with_name("extension.tmp")
@@ -164,6 +216,7 @@ def build():
         if not path.exists():
             raise RuntimeError(f"{path.relative_to(ROOT)} is missing: run `python build.py` first")
         shutil.copy2(path, staging / "app" / "vendor" / name)
+    copy_quickjs(staging / "app" / "vendor" / "quickjs")
     copy_dist(staging / "app" / "dist")
     shutil.rmtree(BUNDLE, ignore_errors=True)
     staging.rename(BUNDLE)

@@ -24,6 +24,7 @@
 import { loadPyodide } from "./dist/pyodide.mjs";
 import { DB_NAME, openFileStore } from "./file-store.js";
 import { OpfsFiles } from "./opfs-files.js";
+import { loadQuickJS } from "./quickjs-engine.js";
 import { serveChannel } from "./serving.js";
 
 const DATA_DIR = "/browsercouch";
@@ -49,7 +50,7 @@ async function start() {
   const timings = {};
   const mark = (name) => { timings[name] = Math.round(performance.now() - started); };
   progress("loading Python", 5);
-  const [pyodide, files] = await Promise.all([loadPyodide({ indexURL: DIST }), openFiles()]);
+  const [pyodide, files, quickjs] = await Promise.all([loadPyodide({ indexURL: DIST }), openFiles(), startQuickJS()]);
   mark("pyodide");
   progress("loading browsercouch", 60);
   await pyodide.loadPackage(["browsercouch"], { messageCallback: () => {}, checkIntegrity: true });
@@ -62,9 +63,21 @@ async function start() {
   const loaded = await files.loadInto(FS);
   if (files === opfs && loaded.length === 0) await moveFromIndexedDB(FS, files);
   const tabModule = pyodide.pyimport("browsercouch.tab.entry");
-  const tab = await tabModule.open_tab(DATA_DIR, (paths) => files.save(FS, paths.toJs()));
+  const tab = await tabModule.open_tab(DATA_DIR, (paths) => files.save(FS, paths.toJs()), quickjs ?? undefined);
   mark("ready");
   return { tab, info: { uuid: tab.uuid, storage: files === opfs ? "OPFS" : "IndexedDB", timings } };
+}
+
+// The engine design functions run in. It loads beside Pyodide (~10 ms against Pyodide's seconds), not on
+// first use: the query server's calls are synchronous and WebAssembly modules load asynchronously.
+// Without it the tab still serves, and views, validation and filters answer 501.
+async function startQuickJS() {
+  try {
+    return await loadQuickJS();
+  } catch (error) {
+    console.error("browsercouch: QuickJS did not load; views, validation and filters answer 501:", error);
+    return null;
+  }
 }
 
 // OPFS once a page's file writer is active; IndexedDB if the first writer to answer cannot use OPFS.

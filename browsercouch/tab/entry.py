@@ -1,6 +1,7 @@
 """browsercouch in a browser tab: what the page's JavaScript calls.
 
-    tab = await open_tab("/browsercouch", persist)     # persist(paths): async JS function saving files
+    tab = await open_tab("/browsercouch", persist, quickjs)   # persist(paths): async JS function saving
+                                    # files; quickjs: quickjs-engine.js's engine, for design functions
     response = await tab.request(method, path, headers, body)   # {status, headers, body: Uint8Array}
     tab.serve(send, admin, cors, hostnames)  # serve the socket bridge's connections (send: WebSocket.send)
     tab.receive(message)        # each WebSocket message from the bridge
@@ -34,6 +35,7 @@ from .fetch import FetchClient
 from .loop import batch_call_soon
 from .peers import PeerLink, PeerRouter
 from .persist import Persister, acknowledge_after_persist
+from .quickjs import QuickJSEngine
 from .webcrypto import webcrypto_pbkdf2
 
 __all__ = ["Tab", "open_tab"]
@@ -170,11 +172,15 @@ class Tab:
                        "serving": self.channel is not None, **serving})
 
 
-async def open_tab(data_dir, persist):
-    """Open the databases under ``data_dir``; ``persist`` is the page's async function that saves them."""
+async def open_tab(data_dir, persist, quickjs=None):
+    """Open the databases under ``data_dir``; ``persist`` is the page's async function that saves them,
+    ``quickjs`` the engine of ``quickjs-engine.js`` that views, validation and filters run in (without
+    one they answer 501)."""
     batch_call_soon(asyncio.get_running_loop())
     persister = Persister(persist)
-    couch = Couch(str(data_dir), snapshots=True, on_change=persister.changed, flush=persister.flush)
+    js_engine = QuickJSEngine(quickjs) if quickjs is not None else None
+    couch = Couch(str(data_dir), snapshots=True, on_change=persister.changed, flush=persister.flush,
+                  js_engine=js_engine)
     peer_links = {}
     couch_app = CouchApp(couch, http_client=PeerRouter(FetchClient(), peer_links), pbkdf2=webcrypto_pbkdf2)
     await persister.flush()

@@ -1,17 +1,30 @@
 """JavaScript design functions (``store/query_server.py``, ``store/views.py``, ``api/views.py``): views with
 every built-in reduce and a JavaScript one, ``validate_doc_update``, filter functions, broken and
 non-terminating functions. The answers asserted here are Apache CouchDB 3.4.3's (tests/interop/
-test_couchdb_views.py compares the two directly)."""
+test_couchdb_views.py compares the two directly).
+
+They run in each engine: natively in V8 (``browsercouch.jsengine``), inside Pyodide in the tab's QuickJS
+(``browsercouch.tab.quickjs``), which the in-Pyodide harness loads from the bundle (tests/pyodide/
+harness.mjs)."""
 
 import secrets
+import sys
 
 import pytest
 
 from .util import admins, expect_error, expect_json
 
-pytest.importorskip("py_mini_racer", reason="the native JavaScript engine (mini-racer) is not installed")
+if sys.platform == "emscripten":
+    import _browsercouch_quickjs  # the harness's (tests/pyodide/harness.mjs: QUICKJS_MODULE)
 
-from browsercouch.jsengine import MiniRacerEngine  # noqa: E402
+    from browsercouch.tab.quickjs import QuickJSEngine
+
+    def new_engine():
+        return QuickJSEngine(_browsercouch_quickjs.engine)
+else:
+    pytest.importorskip("py_mini_racer", reason="the native JavaScript engine (mini-racer) is not installed")
+
+    from browsercouch.jsengine import MiniRacerEngine as new_engine
 
 DDOC = {
     "views": {
@@ -40,7 +53,7 @@ DOCS = [{"_id": "a", "n": 1, "t": "x"}, {"_id": "b", "n": 2, "t": "y"}, {"_id": 
 
 @pytest.fixture
 def js(make_client):
-    return make_client(js_engine=MiniRacerEngine())
+    return make_client(js_engine=new_engine())
 
 
 @pytest.fixture
@@ -118,7 +131,7 @@ def test_validate_doc_update(js, vdb):
 
 def test_validate_doc_update_sees_the_user(make_client):
     """userCtx is the requester's: a member's write is refused where an admin's passes."""
-    js = make_client(js_engine=MiniRacerEngine(), admins=admins(root="pw"))
+    js = make_client(js_engine=new_engine(), admins=admins(root="pw"))
     root, bob = ("root", "pw"), ("bob", "pw")
     js.put("/_users", auth=root)
     js.put("/_users/org.couchdb.user:bob", auth=root,
@@ -175,7 +188,8 @@ def test_view_cleanup_and_info(js, vdb):
 
 
 def test_without_an_engine_views_are_501(client, db):
-    """A server given no JavaScript engine (the tab, today) says so rather than answering wrongly."""
+    """A server given no JavaScript engine (a tab whose QuickJS failed to load) says so rather than
+    answering wrongly."""
     client.put(f"/{db}/doc", json={"x": 1})
     expect_json(client.put(f"/{db}/_design/d", json=DDOC), 201)
     expect_error(client.get(f"/{db}/_design/d/_view/by_n"), 501, "not_implemented")

@@ -12,10 +12,10 @@
 //        {type: "failed", error}           set-up failed (no exit code)
 //
 // Everything comes from the static server the page came from: Pyodide and its wheels from /web/dist/,
-// `files` from the repository root. The server's Content-Security-Policy blocks any other origin; this
+// the tab's QuickJS engine from the bundle (harness.mjs: QUICKJS_ENGINE), `files` from the repository root. The server's Content-Security-Policy blocks any other origin; this
 // worker also refuses such a fetch itself and reports both, so a test can fail on them.
 
-import { REPO_IN_PYODIDE, runPytest } from "./harness.mjs";
+import { QUICKJS_ENGINE, REPO_IN_PYODIDE, runPytest } from "./harness.mjs";
 
 const REPO = new URL("../../", import.meta.url);
 const DIST = new URL("web/dist/", REPO);
@@ -56,6 +56,8 @@ async function run({ args, env, files }) {
   const fetched = fetchFiles(files);  // while Pyodide loads
   fetched.catch(() => {});  // awaited (and so reported) in writeFiles
   const { loadPyodide } = await import(new URL("pyodide.mjs", DIST));
+  const { loadQuickJS } = await import(new URL(QUICKJS_ENGINE, REPO));
+  const quickjs = await loadQuickJS();
   const writeFiles = async (FS) => {
     for (const [path, bytes] of await fetched) {
       const target = `${REPO_IN_PYODIDE}/${path}`;
@@ -63,7 +65,7 @@ async function run({ args, env, files }) {
       FS.writeFile(target, bytes);
     }
   };
-  return runPytest({ loadPyodide, indexURL: DIST.href, env, writeFiles, args,
+  return runPytest({ loadPyodide, indexURL: DIST.href, env, writeFiles, args, quickjs,
                      stdout: writer(), stderr: writer() });
 }
 

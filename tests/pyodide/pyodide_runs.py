@@ -27,11 +27,16 @@ def dist_missing_reason():
 
 
 def wheel_is_current():
-    """Whether the browsercouch wheel in web/dist holds exactly the source tree's modules."""
+    """Whether the browsercouch wheel in web/dist holds exactly the source tree's modules and the query
+    server's JavaScript."""
+    def compared(name):
+        return name.endswith(".py") or name.startswith("browsercouch/store/couchjs/")
+
     with zipfile.ZipFile(max(DIST.glob("browsercouch-*.whl"))) as wheel:
-        shipped = {name: wheel.read(name) for name in wheel.namelist() if name.endswith(".py")}
+        shipped = {name: wheel.read(name) for name in wheel.namelist() if compared(name)}
+    package = REPO / "browsercouch"
     source = {path.relative_to(REPO).as_posix(): path.read_bytes()
-              for path in (REPO / "browsercouch").rglob("*.py")}
+              for path in [*package.rglob("*.py"), *(package / "store" / "couchjs").glob("*.js")]}
     return shipped == source
 
 

@@ -5,7 +5,8 @@
 // Loads Pyodide from web/dist (never a CDN: the dist's pyodide-lock.json lists only the wheels it ships),
 // installs browsercouch, pytest and hypothesis from that lock, copies the repository's tests/ (*.py only)
 // and pyproject.toml into Pyodide's in-memory file system at /repo, and runs pytest.main(ARGS) there with
-// /repo as the working directory (harness.mjs, shared with the Chromium run). Prints pytest's output, then
+// /repo as the working directory (harness.mjs, shared with the Chromium run), with the tab's QuickJS
+// engine from the bundle (browsercouch/extension/, also built by build.py) for the design functions. Prints pytest's output, then
 // one line `run_in_pyodide: load S s, packages S s, files S s, tests S s, exit N`, and exits with pytest's
 // exit code (2 when set-up fails). BROWSERCOUCH_PYODIDE_* environment variables are passed into Pyodide's
 // os.environ.
@@ -13,7 +14,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { CONFIG, REPO_IN_PYODIDE, runPytest, SKIP_DIRS, summaryLine, TEST_ROOT } from "./harness.mjs";
+import {
+  CONFIG, QUICKJS_ENGINE, QUICKJS_WASM, REPO_IN_PYODIDE, runPytest, SKIP_DIRS, summaryLine, TEST_ROOT,
+} from "./harness.mjs";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const DIST = path.join(REPO, "web", "dist");
@@ -45,7 +48,10 @@ async function main(args) {
   for (const [key, value] of Object.entries(process.env)) {
     if (key.startsWith("BROWSERCOUCH_PYODIDE_")) env[key] = value;
   }
-  const result = await runPytest({ loadPyodide, indexURL: DIST + path.sep, env, writeFiles, args });
+  // The browser build of QuickJS fetches its .wasm; here it gets the bytes, read from the bundle.
+  const { loadQuickJS } = await import(path.join(REPO, QUICKJS_ENGINE));
+  const quickjs = await loadQuickJS(fs.readFileSync(path.join(REPO, QUICKJS_WASM)));
+  const result = await runPytest({ loadPyodide, indexURL: DIST + path.sep, env, writeFiles, args, quickjs });
   console.log(summaryLine("run_in_pyodide", result));
   return result.code;
 }

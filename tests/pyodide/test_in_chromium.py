@@ -34,9 +34,10 @@ from pyodide_runs import (
 )
 
 PAGE = "tests/pyodide/chromium.html"
-# What the static server answers for: Pyodide with its wheels, the tests with their harness, the config.
-SERVED_DIRS = ("/web/dist/", "/tests/")
-SERVED_FILES = ("/pyproject.toml",)
+# What the static server answers for: Pyodide with its wheels, the tests with their harness, the config,
+# the tab's QuickJS engine (harness.mjs: QUICKJS_ENGINE) with its vendored modules.
+SERVED_DIRS = ("/web/dist/", "/tests/", "/browsercouch/extension/app/vendor/quickjs/")
+SERVED_FILES = ("/pyproject.toml", "/browsercouch/extension/app/quickjs-engine.js")
 # Same origin only; wasm compilation needs 'wasm-unsafe-eval' (DESIGN.md section 4), nothing needs eval.
 CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; worker-src 'self'; "
        "base-uri 'none'; form-action 'none'")
@@ -146,6 +147,8 @@ def test_static_server_serves_what_a_run_needs_and_nothing_else():
     server = StaticServer()
     try:
         for path, content_type in [("web/dist/pyodide.asm.wasm", "application/wasm"),
+                                   ("browsercouch/extension/app/vendor/quickjs/release-sync/emscripten-module.wasm",
+                                    "application/wasm"),
                                    ("tests/pyodide/harness.mjs", "text/javascript"), (PAGE, "text/html")]:
             status, headers, _ = http("GET", server.url + path)
             assert (status, headers.get_content_type()) == (200, content_type), path
