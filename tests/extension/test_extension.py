@@ -353,3 +353,66 @@ def test_keeps_serving_with_no_extension_page_open(bridged_profile):
         assert not any("resuming" in line for line in browser.status()["log"])
     finally:
         browser.quit()
+
+
+# Design functions the tab runs in its QuickJS (web/quickjs-engine.js), as CouchDB 3.4.3 answers them.
+TAB_DESIGN = {
+    "views": {
+        "by_n": {"map": "function(doc) { if (doc.n !== undefined) emit(doc.n, doc.t); }", "reduce": "_count"},
+        "total": {"map": "function(doc) { if (doc.t) emit(doc.t, doc.n); }",
+                  "reduce": "function(keys, values, rereduce) { return sum(values); }"},
+        "throws": {"map": "function(doc) { if (doc.n === 2) throw new Error('no'); emit(doc._id, null); }"},
+    },
+    "validate_doc_update": """function(newDoc, oldDoc, userCtx) {
+        if (newDoc.forbid) throw({forbidden: 'no way'});
+        if (newDoc.unauth) throw({unauthorized: 'who'});
+    }""",
+    "filters": {"x": "function(doc, req) { return doc.t === 'x'; }"},
+}
+TAB_DOCS = [{"_id": f"d{n}", "n": n, "t": "yx"[n % 2]} for n in range(1, 7)]  # odd n: "x"
+
+
+@needs_bridge
+def test_the_tab_runs_design_functions(bridged_profile):
+    """Views (built, keyed, reduced by a built-in and by JavaScript), validate_doc_update and a filter,
+    served by the tab over TCP; an endless map function is stopped after os_process_timeout and the tab
+    answers the next query."""
+    browser = Browser(bridged_profile).open()
+    try:
+        port = free_port()
+        db = f"http://127.0.0.1:{port}/js"
+        assert browser.start_page(f"port={port}")["state"] == "serving"
+        assert http("PUT", db)[0] == 201
+        assert http("POST", db + "/_bulk_docs", {"docs": TAB_DOCS})[0] == 201
+        assert http("PUT", db + "/_design/d", TAB_DESIGN)[0] == 201
+
+        status, _, body = http("GET", db + "/_design/d/_view/by_n?reduce=false&startkey=2&endkey=4")
+        assert status == 200, body
+        assert [(r["key"], r["id"], r["value"]) for r in body["rows"]] == [(2, "d2", "y"), (3, "d3", "x"),
+                                                                          (4, "d4", "y")]
+        assert body["total_rows"] == 6 and body["offset"] == 1
+        assert http("GET", db + "/_design/d/_view/by_n?key=5")[2]["rows"] == [{"key": None, "value": 1}]
+        assert http("GET", db + "/_design/d/_view/total?group=true")[2]["rows"] == [
+            {"key": "x", "value": 9}, {"key": "y", "value": 12}]
+        assert [r["id"] for r in http("GET", db + "/_design/d/_view/throws")[2]["rows"]] == [
+            "d1", "d3", "d4", "d5", "d6"]
+
+        status, _, body = http("PUT", db + "/bad", {"forbid": True})
+        assert (status, body) == (403, {"error": "forbidden", "reason": "no way"})
+        status, _, body = http("PUT", db + "/who", {"unauth": True})
+        assert (status, body) == (401, {"error": "unauthorized", "reason": "who"})
+        assert http("PUT", db + "/fine", {"n": 7, "t": "x"})[0] == 201
+        assert [r["id"] for r in http("GET", db + "/_changes?filter=d/x")[2]["results"]] == [
+            "d1", "d3", "d5", "fine"]
+        # The page's own requests reach the same engine.
+        browser.app_uuid()
+        assert browser.app_request("GET", "/js/_design/d/_view/by_n")[1]["rows"] == [
+            {"key": None, "value": 7}]
+
+        endless = {"views": {"v": {"map": "function(doc) { while (true) {} }"}}}
+        assert http("PUT", db + "/_design/loop", endless)[0] == 201
+        status, _, body = http("GET", db + "/_design/loop/_view/v")
+        assert (status, body["error"], body["reason"]) == (500, "os_process_error", "OS process timed out.")
+        assert http("GET", db + "/_design/d/_view/by_n?key=7")[2]["rows"] == [{"key": None, "value": 1}]
+    finally:
+        browser.quit()
