@@ -32,7 +32,9 @@ import releaseSync from "./vendor/quickjs/release-sync/index.mjs";
 const MEMORY_CAP = 512 << 20;
 // The smallest WebAssembly memory the build accepts (its INITIAL_MEMORY, 16 MiB), in 64 KiB pages.
 const INITIAL_PAGES = 256;
-// ~680 levels of plain recursion; a worker's stack (under Pyodide's own frames) overflowed at 512 KiB.
+// ~680 levels of plain recursion, stopped by QuickJS; at 512 KiB V8's own stack overflowed first (in
+// Node). Recursion inside QuickJS's C (JSON.stringify of a 100,000-deep object) still overflows it: run()
+// then retires the module.
 const MAX_STACK = 128 << 10;
 // What QuickJS's InternalErrors say when it stops a script.
 const INTERRUPTED = "interrupted";
@@ -147,9 +149,14 @@ class Context {
 
   close() {
     if (!this.vm) return;
-    if (this.engine.quickjs === this.quickjs) {
-      this.vm.dispose();
-      this.runtime.dispose();
+    try {
+      if (this.engine.quickjs === this.quickjs) {
+        this.vm.dispose();
+        this.runtime.dispose();
+      }
+    } catch (error) {  // QuickJS aborted freeing it (objects left after running out of memory)
+      console.error("QuickJS failed to free a context; restarting it:", error);
+      this.engine.retire(this.quickjs);
     }
     this.vm = this.runtime = null;
   }
