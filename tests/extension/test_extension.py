@@ -374,9 +374,9 @@ TAB_DOCS = [{"_id": f"d{n}", "n": n, "t": "yx"[n % 2]} for n in range(1, 7)]  # 
 
 @needs_bridge
 def test_the_tab_runs_design_functions(bridged_profile):
-    """Views (built, keyed, reduced by a built-in and by JavaScript), validate_doc_update and a filter,
-    served by the tab over TCP; an endless map function is stopped after os_process_timeout and the tab
-    answers the next query."""
+    """Views (built, keyed, reduced by a built-in and by JavaScript), validate_doc_update, a filter and
+    _find, served by the tab over TCP; an endless map function is stopped after os_process_timeout and
+    the tab answers the next query."""
     browser = Browser(bridged_profile).open()
     try:
         port = free_port()
@@ -404,6 +404,10 @@ def test_the_tab_runs_design_functions(bridged_profile):
         assert http("PUT", db + "/fine", {"n": 7, "t": "x"})[0] == 201
         assert [r["id"] for r in http("GET", db + "/_changes?filter=d/x")[2]["results"]] == [
             "d1", "d3", "d5", "fine"]
+        # Mango needs no engine, and answers beside it.
+        assert http("POST", db + "/_index", {"index": {"fields": ["n"]}})[0] == 200
+        status, _, found = http("POST", db + "/_find", {"selector": {"n": {"$gt": 4}}, "fields": ["_id"]})
+        assert (status, found["docs"]) == (200, [{"_id": "d5"}, {"_id": "d6"}, {"_id": "fine"}]), found
         # The page's own requests reach the same engine.
         browser.app_uuid()
         assert browser.app_request("GET", "/js/_design/d/_view/by_n")[1]["rows"] == [
