@@ -82,6 +82,15 @@ UNSET = object()
 AFTER_IDS = "\U0010ffff" * 4
 
 _NUMBER, _STRING, _TUPLE, _END = 3, 4, 5, 1
+_DOUBLE = struct.Struct(">d").pack
+_SIGN, _ALL_BITS = 1 << 63, (1 << 64) - 1
+
+
+def _number(value):
+    """A double's 8 bytes made to compare as the numbers do: the sign bit set on positives, every bit
+    flipped on negatives."""
+    bits = int.from_bytes(_DOUBLE(float(value) + 0.0), "big")
+    return (bits ^ _ALL_BITS if bits & _SIGN else bits | _SIGN).to_bytes(8, "big")
 
 
 def _encode(part, out):
@@ -95,25 +104,34 @@ def _encode(part, out):
         out += part.encode("utf-8").replace(b"\x00", b"\x00\xff")
         out += b"\x00\x00"
     else:
-        bits = bytearray(struct.pack(">d", float(part) + 0.0))
-        if bits[0] & 0x80:
-            bits = bytearray(b ^ 0xFF for b in bits)
-        else:
-            bits[0] |= 0x80
         out.append(_NUMBER)
-        out += bits
+        out += _number(part)
+
+
+# encode_key of a number key is this, the number's bytes, then _END (sort_key(n) is (3, n)).
+_NUMBER_KEY = bytes([_TUPLE, _NUMBER]) + _number(3) + bytes([_NUMBER])
 
 
 def encode_key(key):
     """Bytes that compare as ``key`` collates: the tuple ``sort_key(key)``, each number as an order-kept
     double, each string as UTF-8 ended by ``00 00``, each tuple ended by a byte below every element."""
+    if type(key) is int or type(key) is float:  # the commonest keys, without building the tuple
+        return _NUMBER_KEY + _number(key) + b"\x01"
     out = bytearray()
     _encode(sort_key(key), out)
     return bytes(out)
 
 
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _dumps(value):
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON; ``null``, integers and strings (most keys and values) without the encoder."""
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return int.__repr__(value)
+    return _encode_json(value)
 
 
 def ensure_schema(conn):
@@ -154,29 +172,26 @@ class ViewIndex:
         self.ix, self.update_seq = row
 
     def _update_batch(self):
-        changes = list(self.db.change_rows(self.update_seq, limit=MAP_BATCH))
+        local_seq = self.group.options.get("local_seq") is True
+        changes = self.db.map_doc_texts(self.update_seq, MAP_BATCH, local_seq)
         if not changes:
             self.update_seq = self.db.update_seq
             return
         include_design = self.group.options.get("include_design") is True
-        local_seq = self.group.options.get("local_seq") is True
         docs, ids = [], []
-        for change in changes:
-            if change.deleted or (change.doc_id.startswith("_design/") and not include_design):
-                continue
-            text = self.db.map_doc_text(change, local_seq)
-            if text is not None:
+        for doc_id, _, text in changes:
+            if text is not None and (include_design or not doc_id.startswith("_design/")):
                 docs.append(text)
-                ids.append(change.doc_id)
+                ids.append(doc_id)
         results = self._map(docs) if docs else []
         fresh = self.update_seq == 0
         with self.storage.transaction():
             if not fresh:
-                for change in changes:
-                    self.conn.execute(DELETE_DOC_ROWS, {"ix": self.ix, "doc_id": change.doc_id})
+                self.conn.executemany(DELETE_DOC_ROWS, ({"ix": self.ix, "doc_id": doc_id}
+                                                         for doc_id, _, _ in changes))
             self.conn.executemany(PUT_ROW, self._rows(ids, results))
-            self.conn.execute(SET_SEQ, {"ix": self.ix, "seq": changes[-1].seq})
-        self.update_seq = changes[-1].seq
+            self.conn.execute(SET_SEQ, {"ix": self.ix, "seq": changes[-1][1]})
+        self.update_seq = changes[-1][1]
 
     def _map(self, docs):
         if self.group.language not in ("javascript", "query"):
