@@ -24,9 +24,10 @@ __all__ = ["MangoQueryServer"]
 class MangoQueryServer:
     """What ``views.ViewIndex`` calls on its query server, for ``"language": "query"`` views."""
 
-    def map_docs(self, key, lib, sources, doc_texts):
+    async def map_docs(self, key, lib, sources, doc_texts):
         """Per document (JSON texts), the ``[key, value]`` pairs each map definition in ``sources``
-        emits; ``key`` and ``lib`` (a JavaScript index's) mean nothing here."""
+        emits; ``key`` and ``lib`` (a JavaScript index's) mean nothing here. Async as
+        ``QueryServer.map_docs`` is, though nothing here waits."""
         maps = [_compiled(source) for source in sources]
         results = []
         for text in doc_texts:

@@ -15,15 +15,23 @@ The engine is injected (``Couch(js_engine=...)``); the core never imports one. I
 - ``context.call(name, text) -> text``: call the global function ``name`` with one string; raises
   ``errors.JsTimeout`` past ``timeout_ms``, ``errors.JsOutOfMemory`` past ``memory_limit`` bytes (the
   context is then dead) or ``errors.JsEngineError``;
-- ``context.close()``.
+- ``context.close()``;
+- optionally ``await context.call_async(name, text) -> text``: ``call`` that leaves the caller's event
+  loop free while the engine runs (natively V8 runs on its own thread); the same answers and errors.
+  Without it (the tab's QuickJS) the async paths below call ``call``.
 
-As couchjs, there are two contexts: one for ``ddoc`` commands (validation and filters; design documents
-are sent once per revision) and one for views (``reset``, ``add_fun``, ``map_doc``, ``reduce``). A
+As couchjs, there are contexts for ``ddoc`` commands (validation and filters; design documents are sent
+once per revision) and for views (``reset``, ``add_fun``, ``map_doc``, ``reduce``). A view build maps in
+``MAP_CONTEXTS`` contexts of its own, through ``call_async`` (``map_docs``, awaited), so the server
+answers other requests while a map function runs (an endless one for the whole time limit) and, as
+CouchDB runs a couchjs per shard, two batches can be mapped at once while a third is written. Reduce,
+validation and filters are called synchronously from synchronous code, in their own two contexts. A
 context whose call timed out, ran out of memory or hit a fatal error is thrown away and made anew on the
 next call, as CouchDB kills and restarts its couchjs process. Lines travel in batches (one engine call
 maps many documents): the time limit applies to each call.
 """
 
+import asyncio
 import functools
 import importlib.resources
 import json
@@ -51,6 +59,9 @@ SCRIPT_FILES = ("browsercouch.js", "rewrite_fun.js", "dreyfus.js", "nouveau.js",
                 "render.js", "state.js", "util.js", "validate.js", "views.js", "dispatch-quickjs.js")
 ENTRY = "__browsercouch_dispatch"
 DDOC, VIEW = "ddoc", "view"
+# Contexts a view build maps in, as many batches at a once (CouchDB's default two shards map in two
+# couchjs processes). An engine without ``call_async`` only ever uses the first.
+MAP_CONTEXTS = 2
 
 
 @functools.cache
@@ -78,7 +89,9 @@ class QueryServer:
         self.timeout_ms, self.memory_limit = timeout_ms, memory_limit
         self._contexts = {}
         self._ddocs = {}
-        self._view_funs = None
+        # The map functions loaded in each map context: the ``key`` of ``map_docs``.
+        self._funs = {}
+        self._free_maps = None
 
     def close(self):
         for kind in list(self._contexts):
@@ -97,8 +110,7 @@ class QueryServer:
         context = self._contexts.pop(kind, None)
         if kind == DDOC:
             self._ddocs = {}
-        else:
-            self._view_funs = None
+        self._funs.pop(kind, None)
         if context is not None:
             context.close()
 
@@ -115,6 +127,21 @@ class QueryServer:
         except JsEngineError:
             self._drop(kind)
             raise
+        return self._answers(kind, text)
+
+    async def _prompt_text_async(self, kind, batch):
+        """``_prompt_text`` through ``call_async`` where the context has it."""
+        context = self._context(kind)
+        call_async = getattr(context, "call_async", None)
+        try:
+            text = context.call(ENTRY, batch) if call_async is None else await call_async(ENTRY, batch)
+        except JsEngineError:
+            if self._contexts.get(kind) is context:
+                self._drop(kind)
+            raise
+        return self._answers(kind, text)
+
+    def _answers(self, kind, text):
         answers = []
         for keep, printed in json.loads(text):
             answer = self._answer(printed)
@@ -171,23 +198,33 @@ class QueryServer:
         """Which of ``docs`` make view ``view``'s map function emit (``filter=_view``)."""
         return self._ddoc_prompt(ddoc, ["views", view, "map"], [docs])[1]
 
-    def map_docs(self, key, lib, sources, doc_texts):
+    async def map_docs(self, key, lib, sources, doc_texts):
         """For each document (``doc_texts``: their JSON texts, passed on as they are), the
-        ``[key, value]`` pairs each of the map ``sources`` emits. ``key`` names the set of functions (a
-        view signature), so they are compiled once while it stays."""
-        commands = []
-        if self._view_funs != key or VIEW not in self._contexts:
-            self._view_funs = None
-            commands.append(["reset", {"reduce_limit": True}])
-            if lib is not None:
-                commands.append(["add_lib", lib])
-            commands.extend(["add_fun", source] for source in sources)
-        skip = len(commands)
-        encoded = [_dumps(command) for command in commands]
-        encoded.extend('["map_doc",' + text + "]" for text in doc_texts)
-        answers = self._prompt_text(VIEW, "[" + ",".join(encoded) + "]")
-        self._view_funs = key
-        return answers[skip:]
+        ``[key, value]`` pairs each of the map ``sources`` emits, from the first free map context.
+        ``key`` names the set of functions (a view signature), so they are compiled once per context
+        while it stays."""
+        if self._free_maps is None:
+            self._free_maps = asyncio.LifoQueue()  # the last one freed first: a sync engine uses one
+            for number in reversed(range(MAP_CONTEXTS)):
+                self._free_maps.put_nowait(f"map{number}")
+        kind = await self._free_maps.get()
+        try:
+            commands = []
+            if self._funs.get(kind) != key or kind not in self._contexts:
+                commands.append(["reset", {"reduce_limit": True}])
+                if lib is not None:
+                    commands.append(["add_lib", lib])
+                commands.extend(["add_fun", source] for source in sources)
+            # Unknown until the call answers: a call cancelled on its way may still load other ones.
+            self._funs.pop(kind, None)
+            encoded = [_dumps(command) for command in commands]
+            encoded.extend('["map_doc",' + text + "]" for text in doc_texts)
+            answers = await self._prompt_text_async(kind, "[" + ",".join(encoded) + "]")
+            if kind in self._contexts:
+                self._funs[kind] = key
+            return answers[len(commands):]
+        finally:
+            self._free_maps.put_nowait(kind)
 
     def reduce(self, sources, kvs):
         """``reduce`` of the query server: one result per source over ``[[key, id], value]`` pairs."""
@@ -198,7 +235,6 @@ class QueryServer:
 
     def try_compile(self, kind, view_name, source):
         """Raise ``CompilationError`` as CouchDB does when a view's function does not compile."""
-        self._view_funs = None
         try:
             self.prompt(VIEW, [["reset", {}], ["add_fun", source]])
         except QueryServerError as err:

@@ -15,8 +15,9 @@ one stays until ``_view_cleanup`` (``cleanup``), as in CouchDB.
    it reads the changes after that, maps the current winning revision of each changed document
    (deleted ones and, unless ``options.include_design``, design documents emit nothing), and replaces
    that document's rows; one SQLite transaction per batch. The map functions run in the injected
-   JavaScript engine (``query_server``), a batch of documents per call. A map function that throws
-   for a document logs and emits nothing for it, as in CouchDB; a time-out fails the query.
+   JavaScript engine (``query_server``), a batch of documents per call, awaited: the next batches are
+   mapped while one is written, and batches are written in order. A map function that throws for a
+   document logs and emits nothing for it, as in CouchDB; a time-out fails the query.
 3. Reduce. Reductions are computed at query time over the rows the query selects, group by group
    (``group``, ``group_level``): the built-ins (``_sum``, ``_count``, ``_stats``,
    ``_approx_count_distinct``) in Python, as ``couch_query_servers`` computes them, a JavaScript reduce
@@ -25,6 +26,7 @@ one stays until ``_view_cleanup`` (``cleanup``), as in CouchDB.
 
 import asyncio
 import bisect
+import collections
 import json
 import struct
 
@@ -32,6 +34,7 @@ from ..errors import NotImplementedFeature, QueryServerError
 from .mango import raw_key as erlang_order
 from .mango import sort_key
 from .mango_views import MangoQueryServer
+from .query_server import MAP_CONTEXTS
 
 __all__ = ["ViewIndex", "encode_key", "cleanup", "UNSET"]
 
@@ -156,12 +159,33 @@ class ViewIndex:
     # -- updating ----------------------------------------------------------------------------------
 
     async def update(self):
-        """Bring the index up to the database's current sequence (one caller at a time)."""
+        """Bring the index up to the database's current sequence (one caller at a time).
+
+        While one batch is written, the next ``MAP_CONTEXTS`` are in the engine (natively on other
+        threads, each in its own isolate). Batches are written in seq order, each in its own transaction,
+        and a batch's error is raised when its turn comes, so rows and errors are those of mapping one
+        batch after another."""
         async with self._lock:
             self._reload()
-            while self.update_seq < self.db.update_seq:
-                self._update_batch()
-                await asyncio.sleep(0)
+            # After a build from scratch began, no document has rows until the build writes it; only one
+            # changed since then can have some to delete.
+            self._empty_until = self.db.update_seq if self.update_seq == 0 else 0
+            ahead, seq = collections.deque(), self.update_seq
+            try:
+                while True:
+                    while len(ahead) <= MAP_CONTEXTS and seq < self.db.update_seq:
+                        batch = self._read_batch(seq)
+                        seq = batch[0][-1][1] if batch else self.db.update_seq
+                        if batch:
+                            ahead.append(batch)
+                    if not ahead:
+                        break
+                    changes, ids, mapped = ahead.popleft()
+                    self._write_batch(changes, ids, await mapped)
+                self.update_seq = seq
+            finally:
+                for _, _, mapped in ahead:
+                    mapped.cancel()
 
     def _reload(self):
         row = self.conn.execute(GET_INDEX, {"signature": self.group.signature}).fetchone()
@@ -171,36 +195,42 @@ class ViewIndex:
             row = self.conn.execute(GET_INDEX, {"signature": self.group.signature}).fetchone()
         self.ix, self.update_seq = row
 
-    def _update_batch(self):
+    def _read_batch(self, seq):
+        """``(changes, ids, mapped)`` of the next batch after ``seq``, its mapping started as a task;
+        ``None`` when nothing changed after ``seq``."""
         local_seq = self.group.options.get("local_seq") is True
-        changes = self.db.map_doc_texts(self.update_seq, MAP_BATCH, local_seq)
+        changes = self.db.map_doc_texts(seq, MAP_BATCH, local_seq)
         if not changes:
-            self.update_seq = self.db.update_seq
-            return
+            return None
         include_design = self.group.options.get("include_design") is True
         docs, ids = [], []
         for doc_id, _, text in changes:
             if text is not None and (include_design or not doc_id.startswith("_design/")):
                 docs.append(text)
                 ids.append(doc_id)
-        results = self._map(docs) if docs else []
-        fresh = self.update_seq == 0
+        mapped = asyncio.ensure_future(self._map(docs))
+        mapped.add_done_callback(_retrieved)
+        return changes, ids, mapped
+
+    def _write_batch(self, changes, ids, results):
         with self.storage.transaction():
-            if not fresh:
-                self.conn.executemany(DELETE_DOC_ROWS, ({"ix": self.ix, "doc_id": doc_id}
-                                                         for doc_id, _, _ in changes))
+            stale = [{"ix": self.ix, "doc_id": doc_id}
+                     for doc_id, seq, _ in changes if seq > self._empty_until]
+            self.conn.executemany(DELETE_DOC_ROWS, stale)
             self.conn.executemany(PUT_ROW, self._rows(ids, results))
             self.conn.execute(SET_SEQ, {"ix": self.ix, "seq": changes[-1][1]})
         self.update_seq = changes[-1][1]
 
-    def _map(self, docs):
+    async def _map(self, docs):
         if self.group.language not in ("javascript", "query"):
             raise QueryServerError(f"unknown query language: {self.group.language}",
                                    error="unknown_query_language")
         if self.query_server is None:
             raise NotImplementedFeature("Views need a JavaScript engine, and none was given")
+        if not docs:
+            return []
         sources = [view.map for view in self.group.views]
-        return self.query_server.map_docs(self.group.signature, self.group.lib, sources, docs)
+        return await self.query_server.map_docs(self.group.signature, self.group.lib, sources, docs)
 
     def _rows(self, ids, results):
         """A document's rows of each view; ``n`` orders those of one key as CouchDB does, by the Erlang
@@ -271,6 +301,12 @@ class ViewIndex:
             "language": self.group.language,
             "compact_running": False,
         }
+
+
+def _retrieved(task):
+    """Mark a map task's error as seen: one left behind when an earlier batch failed is not reported."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _range(start, end, start_docid, end_docid, inclusive_end, descending):

@@ -7,6 +7,7 @@ They run in each engine: natively in V8 (``browsercouch.jsengine``), inside Pyod
 (``browsercouch.tab.quickjs``), which the in-Pyodide harness loads from the bundle (tests/pyodide/
 harness.mjs)."""
 
+import asyncio
 import secrets
 import sys
 
@@ -173,6 +174,31 @@ def test_endless_map_times_out_and_the_server_lives(js, jdb):
                  ref=4061830036)
     js.put(f"/{db}/_design/ok", json={"views": {"v": {"map": "function(doc) { emit(doc._id, 1); }"}}})
     assert _view_rows(js, db) == [{"id": "doc", "key": "doc", "value": 1}]
+
+
+@pytest.mark.skipif(sys.platform == "emscripten", reason="the tab's QuickJS has no call_async: its worker "
+                    "waits out the time limit")
+def test_the_server_answers_while_a_map_function_loops(js, jdb):
+    """The engine's call is awaited off the event loop (``call_async``): during an endless map
+    function's time limit, ``GET /`` is answered, and before the view query's error."""
+    db = jdb
+    js.put(f"/{db}/doc", json={"x": 1})
+    js.put(f"/{db}/_design/loop", json={"views": {"v": {"map": "function(doc) { while (true) {} }"}}})
+    js.app.couch.query_server.timeout_ms = 2000
+
+    async def scenario():
+        other = await js.connect()
+        query = asyncio.ensure_future(js.arequest("GET", f"/{db}/_design/loop/_view/v", conn=other))
+        await asyncio.sleep(0.2)
+        welcome = await js.arequest("GET", "/")
+        pending = not query.done()
+        answer = await query
+        await other.close()
+        return welcome, pending, answer
+
+    welcome, pending, answer = js.run(scenario())
+    assert welcome.status == 200 and pending
+    expect_error(answer, 500, "os_process_error", "OS process timed out.", ref=4061830036)
 
 
 def _view_rows(js, db):
