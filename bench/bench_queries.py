@@ -1,7 +1,9 @@
-"""Benchmark queries: browsercouch natively beside Apache CouchDB 3.4.3, in the same run, on 127.0.0.1.
+"""Benchmark queries: browsercouch natively and in the tab beside Apache CouchDB 3.4.3 and pouchdb-server,
+in the same run, on 127.0.0.1.
 
     .venv/bin/python bench/bench_queries.py [--docs 100000] [--queries 200] [--scans 5]
-                                            [--servers file,couchdb-q1,couchdb-q2] [--out FILE]
+                                            [--servers file,tab,couchdb-q1,couchdb-q2,pouchdb-server]
+                                            [--sections MANGO,VIEWS] [--out FILE]
 
 One section per kind of query; each fills rows of the same table:
 
@@ -25,10 +27,15 @@ One section per kind of query; each fills rows of the same table:
   view key        ``GET .../_view/by_n?key=K``: one row, req/s on one keep-alive connection
   view group      ``GET .../_view/by_group?group=true&startkey=G&endkey=G``: one reduced row, req/s
 
-Servers: browsercouch ``--data TMPDIR`` (``file``; ``mem`` for ``--memory``) and Apache CouchDB 3.4.3 from
-``../shared/couchdb`` with one shard (``couchdb-q1``) and two (``couchdb-q2``, its default), left out, saying
-why, where it is absent. The ratio columns are CouchDB's time over browsercouch's: above 1 means browsercouch
-is faster (issue 16's goal: >= 1.0x on indexed queries). Results also go to ``--out`` as JSON (default
+Servers, one at a time: browsercouch ``--data TMPDIR`` (``file``; ``mem`` for ``--memory``); the tab
+(``tab``: ``browsercouch browser --headless`` on a fresh profile, reached over TCP through the extension's
+bridge, SQLite in Pyodide saved to OPFS); Apache CouchDB 3.4.3 from ``../shared/couchdb`` with one shard
+(``couchdb-q1``) and two (``couchdb-q2``, its default); npm's pouchdb-server 4.2.0 on LevelDB
+(``pouchdb-server``). A server that cannot run here is left out, saying why; a section a server cannot
+answer (an error status, a time-out) leaves its cells empty, saying why, and the run goes on. The ratio
+columns are the reference's time over ours (rates: ours over the reference's) for each of ours (``file``,
+``mem``, ``tab``) against each reference: above 1 means browsercouch is faster (issue 16's goal: native
+>= 1.0x CouchDB on indexed queries and view build). Results also go to ``--out`` as JSON (default
 ``bench/results/queries-<time>.json``).
 """
 
@@ -36,6 +43,7 @@ import argparse
 import base64
 import http.client
 import json
+import os
 import random
 import statistics
 import sys
@@ -191,16 +199,38 @@ SECTIONS = {"MANGO": mango_metrics, "VIEWS": view_metrics}
 # -- servers -----------------------------------------------------------------------------------------------
 
 
+OURS = ("file", "mem", "tab")
+
+
 def start(name, workdir):
+    workdir = Path(workdir)
     if name == "mem":
         return helpers.start_browsercouch()
     if name == "file":
-        return helpers.start_browsercouch("--data", str(Path(workdir) / "browsercouch"))
+        return helpers.start_browsercouch("--data", str(workdir / "browsercouch"))
+    if name == "tab":
+        return helpers.start_browser_server(workdir / "profile")
+    if name == "pouchdb-server":
+        return helpers.start_pouchdb_server(workdir / "pouchdb-server", in_memory=False)
     shards = int(name.rsplit("q", 1)[1])
-    return helpers.start_couchdb(Path(workdir) / name, q=shards)
+    return helpers.start_couchdb(workdir / name, q=shards)
+
+
+def missing_reason(name):
+    """Why server ``name`` cannot run here, or ``None``."""
+    if name.startswith("couchdb"):
+        return helpers.couchdb_missing_reason()
+    if name == "pouchdb-server":
+        return helpers.node_missing_reason()
+    if name == "tab":
+        from browsercouch import launcher
+
+        return launcher.missing_reason()
+    return None
 
 
 def run_server(name, args, workdir):
+    """``(values, answers, notes)``: a section that fails leaves its metrics out and says why in ``notes``."""
     server = start(name, workdir)
     try:
         db_url = peers.new_db(server, "queries")
@@ -208,13 +238,19 @@ def run_server(name, args, workdir):
         started = time.perf_counter()
         load(client, args.docs)
         values = {"load (docs/s)": args.docs / (time.perf_counter() - started)}
-        answers = {}
+        answers, notes = {}, {}
         for section in args.sections:
-            found, seen = SECTIONS[section](client, args)
+            try:
+                found, seen = SECTIONS[section](client, args)
+            except (AssertionError, OSError, http.client.HTTPException, ValueError) as err:
+                notes[section] = f"{type(err).__name__}: {str(err)[:300]}"
+                client.close()
+                client = Client(peers.admin_url(server, db_url))
+                continue
             values.update(found)
             answers.update(seen)
         client.close()
-        return values, answers
+        return values, answers, notes
     finally:
         server.stop()
 
@@ -226,17 +262,34 @@ def ratio(metric, ours, theirs):
 
 def report(columns):
     names = list(columns)
-    ours = [name for name in names if not name.startswith("couchdb")]
-    theirs = [name for name in names if name.startswith("couchdb")]
-    metrics = list(next(iter(columns.values())))
+    ours = [name for name in names if name in OURS]
+    theirs = [name for name in names if name not in OURS]
+    metrics = list(dict.fromkeys(metric for values in columns.values() for metric in values))
     header = ["metric", *names, *(f"{a} vs {b}" for a in ours for b in theirs)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for metric in metrics:
-        cells = [f"{columns[name][metric]:,.2f}" for name in names]
-        cells += [f"{ratio(metric, columns[a][metric], columns[b][metric]):.2f}x"
-                  for a in ours for b in theirs]
+        cells = [_cell(columns[name].get(metric)) for name in names]
+        for a in ours:
+            for b in theirs:
+                mine, other = columns[a].get(metric), columns[b].get(metric)
+                cells.append("—" if mine is None or other is None else f"{ratio(metric, mine, other):.2f}x")
         lines.append("| " + " | ".join([metric, *cells]) + " |")
     return "\n".join(lines)
+
+
+def _cell(value):
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def differences(answers, servers):
+    """``{server: [metric, ...]}`` where a server's answers differ from the first server's that has them."""
+    wrong = {}
+    for metric in dict.fromkeys(metric for seen in answers.values() for metric in seen):
+        having = [name for name in servers if metric in answers.get(name, {})]
+        for name in having[1:]:
+            if answers[name][metric] != answers[having[0]][metric]:
+                wrong.setdefault(name, []).append(metric)
+    return wrong
 
 
 def main():
@@ -244,29 +297,45 @@ def main():
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--scans", type=int, default=5)
-    parser.add_argument("--servers", default="file,couchdb-q1,couchdb-q2")
+    parser.add_argument("--servers", default="file,tab,couchdb-q1,couchdb-q2,pouchdb-server")
     parser.add_argument("--sections", default="MANGO,VIEWS")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.sections = args.sections.split(",")
-    servers = args.servers.split(",")
-    missing = helpers.couchdb_missing_reason()
-    if missing:
-        print(f"CouchDB columns left out: {missing}")
-        servers = [name for name in servers if not name.startswith("couchdb")]
-    columns, answers = {}, {}
+    servers = []
+    for name in args.servers.split(","):
+        reason = missing_reason(name)
+        if reason:
+            print(f"{name} left out: {reason}")
+        else:
+            servers.append(name)
+    load_average = [os.getloadavg()[0]]
+    columns, answers, notes = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-queries-") as workdir:
         for name in servers:
             print(f"{name}: {args.docs} documents ...", flush=True)
-            columns[name], answers[name] = run_server(name, args, workdir)
-    reference = next(iter(answers.values()))
-    wrong = [name for name, seen in answers.items() if seen != reference]
+            try:
+                columns[name], answers[name], found = run_server(name, args, workdir)
+            except (RuntimeError, AssertionError, OSError, http.client.HTTPException) as err:
+                notes[name] = f"did not run: {type(err).__name__}: {str(err)[:300]}"
+                continue
+            notes.update({f"{name} {section}": why for section, why in found.items()})
+            load_average.append(os.getloadavg()[0])
+    if not columns:
+        print("no server ran")
+        return 1
     print(report(columns))
-    if wrong:
-        print(f"WRONG ANSWERS (documents differ from {servers[0]}'s): {', '.join(wrong)}")
+    for what, why in notes.items():
+        print(f"left out: {what}: {why}")
+    wrong = differences(answers, list(columns))
+    for name, metrics in wrong.items():
+        print(f"WRONG ANSWERS from {name} (they differ from the first server's): {', '.join(metrics)}")
+    averages = ", ".join(f"{x:.2f}" for x in load_average)
+    print(f"load average (1 min) at the start and after each server: {averages}")
     out = args.out or RESULTS / f"queries-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args) | {"out": str(out)}, "columns": columns}, indent=2))
+    out.write_text(json.dumps({"args": vars(args) | {"out": str(out)}, "columns": columns, "notes": notes,
+                               "load_average": load_average}, indent=2))
     print(f"results: {out}")
     return 1 if wrong else 0
 
