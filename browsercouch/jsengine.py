@@ -115,11 +115,17 @@ class _Context:
             # Over the heap limit, a script evaluated raises JSOOMException, a function called a plain
             # JSEvalException; the isolate says which.
             if isinstance(err, JSOOMException) or self._racer.was_hard_memory_limit_reached():
-                self.close()
+                self._close()
                 raise JsOutOfMemory() from None
             raise JsEngineError(str(err)) from None  # a broken script, not a design function
 
     def close(self):
+        """Close the isolate once a call in flight has ended (within its time limit): closed under it,
+        the call's thread would wait forever for an answer."""
+        with self._busy:
+            self._close()
+
+    def _close(self):
         self._functions.clear()
         if self._racer is not None:
             self._racer.close()
