@@ -192,7 +192,7 @@ async def view(req):
     q = ViewQuery(_params(req, body))
     index, view_, reduce_source = await _prepared(req, q)
     if q.update == "lazy":
-        answer = _answer(req.db, index, view_, reduce_source, q)
+        answer = await _answer(req.db, index, view_, reduce_source, q)
         await index.update()
         return JSONResponse(answer)
     return ChunkedResponse(await _started(_stream(req.db, index, view_, reduce_source, q)))
@@ -210,15 +210,25 @@ async def view_queries(req):
             raise BadRequest("Query must be a JSON object")
         q = ViewQuery(_params(req, {}) + [(k, v, True) for k, v in spec.items()])
         index, view_, reduce_source = await _prepared(req, q)
-        results.append(_answer(req.db, index, view_, reduce_source, q))
+        results.append(await _answer(req.db, index, view_, reduce_source, q))
     return JSONResponse({"results": results})
 
 
-def _answer(db, index, view_, reduce_source, q):
+async def _answer(db, index, view_, reduce_source, q):
     head, rows = _result(db, index, view_, reduce_source, q)
     answer = dict(head)
-    answer["rows"] = list(rows)
+    answer["rows"] = [row async for row in _each(rows)]
     return answer
+
+
+async def _each(rows):
+    """The rows of ``_result``: a map query's iterator or a reduce's async iterator."""
+    if hasattr(rows, "__aiter__"):
+        async for row in rows:
+            yield row
+    else:
+        for row in rows:
+            yield row
 
 
 async def _stream(db, index, view_, reduce_source, q):
@@ -227,7 +237,7 @@ async def _stream(db, index, view_, reduce_source, q):
     head, rows = _result(db, index, view_, reduce_source, q)
     start = dumps(head)[:-2] + (b',"rows":[\r\n' if head else b'"rows":[\r\n')
     first = True
-    for row in rows:
+    async for row in _each(rows):
         chunk = dumps(row)[:-1]
         yield start + chunk if first else b",\r\n" + chunk
         first = False
@@ -339,9 +349,25 @@ def _group_key(key, level):
     return key
 
 
-def _reduced(index, view_, reduce_source, q):
-    """Reduce rows, one per group, then skip and limit."""
-    return _limited(_groups(index, view_, reduce_source, q), q)
+async def _reduced(index, view_, reduce_source, q):
+    """Reduced rows, one per group, then skip and limit as ``_limited`` applies them (a skipped group is
+    reduced too, as CouchDB's fold reduces it); a JavaScript reduce is awaited, natively off the event
+    loop."""
+    skip, limit = q.skip, min(q.limit, MAX_ROWS) if q.limit is not None else None
+    for key, reduction in _groups(index, view_, reduce_source, q):
+        value = await reduction()
+        if skip:
+            skip -= 1
+            continue
+        if limit is not None:
+            if limit == 0:
+                return
+            limit -= 1
+        yield {"key": key, "value": value}
+
+
+async def _ready(value):
+    return value
 
 
 def _counted(index, view_, q):
@@ -350,12 +376,13 @@ def _counted(index, view_, q):
                           start_docid=q.start_docid, end_docid=q.end_docid, inclusive_end=q.inclusive_end,
                           descending=q.descending)
     for key_json, count in counts:
-        yield {"key": None if key_json is None else json.loads(key_json), "value": count}
+        yield None if key_json is None else json.loads(key_json), functools.partial(_ready, count)
 
 
 def _groups(index, view_, reduce_source, q):
-    """One reduced row per group of consecutive rows whose (truncated) keys collate equal. Rows stay
-    as stored (key bytes and JSON text) until a reduce needs them decoded."""
+    """``(key, reduction)`` per group of consecutive rows whose (truncated) keys collate equal, where
+    ``await reduction()`` is the group's value. Rows stay as stored (key bytes and JSON text) until a
+    reduce needs them decoded."""
     qs = index.query_server
     if reduce_source.startswith("_count") and q.keys is None and q.level in (0, "exact"):
         yield from _counted(index, view_, q)
@@ -363,7 +390,7 @@ def _groups(index, view_, reduce_source, q):
     if q.level == 0 and q.keys is None:
         rows = list(_raw_rows(index, view_, q))
         if rows:
-            yield {"key": None, "value": reduce.reduce_rows(reduce_source, rows, qs)}
+            yield None, functools.partial(reduce.reduce_rows, reduce_source, rows, qs)
         return
     group_bytes, group_key, rows = None, None, []
     last_json, last_group = None, None
@@ -377,12 +404,12 @@ def _groups(index, view_, reduce_source, q):
             last_json, last_group = row[2], gbytes
         if gbytes != group_bytes:
             if rows:
-                yield {"key": group_key, "value": reduce.reduce_rows(reduce_source, rows, qs)}
+                yield group_key, functools.partial(reduce.reduce_rows, reduce_source, rows, qs)
                 rows = []
             group_bytes, group_key = gbytes, _group_key(json.loads(row[2]), q.level)
         rows.append(row)
     if rows:
-        yield {"key": group_key, "value": reduce.reduce_rows(reduce_source, rows, qs)}
+        yield group_key, functools.partial(reduce.reduce_rows, reduce_source, rows, qs)
 
 
 async def design_info(req):

@@ -36,10 +36,10 @@ class MangoQueryServer:
             results.append([[] if design else _entries(doc, compiled) for compiled in maps])
         return results
 
-    def reduce(self, sources, kvs):
+    async def reduce(self, sources, kvs):
         return [None for _ in sources]
 
-    def rereduce(self, sources, values):
+    async def rereduce(self, sources, values):
         return [None for _ in sources]
 
 

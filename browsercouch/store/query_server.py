@@ -24,8 +24,9 @@ As couchjs, there are contexts for ``ddoc`` commands (validation and filters; de
 once per revision) and for views (``reset``, ``add_fun``, ``map_doc``, ``reduce``). A view build maps in
 ``MAP_CONTEXTS`` contexts of its own, through ``call_async`` (``map_docs``, awaited), so the server
 answers other requests while a map function runs (an endless one for the whole time limit) and, as
-CouchDB runs a couchjs per shard, two batches can be mapped at once while a third is written. Reduce,
-validation and filters are called synchronously from synchronous code, in their own two contexts. A
+CouchDB runs a couchjs per shard, two batches can be mapped at once while a third is written. A view
+query's JavaScript reduce is awaited too, in a context of its own. Validation, filters and the compile
+check of a design document's functions are called synchronously from synchronous code. A
 context whose call timed out, ran out of memory or hit a fatal error is thrown away and made anew on the
 next call, as CouchDB kills and restarts its couchjs process. Lines travel in batches (one engine call
 maps many documents): the time limit applies to each call.
@@ -58,7 +59,7 @@ DEFAULT_MEMORY_LIMIT = 256 * 1024 * 1024
 SCRIPT_FILES = ("browsercouch.js", "rewrite_fun.js", "dreyfus.js", "nouveau.js", "filter.js", "mimeparse.js",
                 "render.js", "state.js", "util.js", "validate.js", "views.js", "dispatch-quickjs.js")
 ENTRY = "__browsercouch_dispatch"
-DDOC, VIEW = "ddoc", "view"
+DDOC, VIEW, REDUCE = "ddoc", "view", "reduce"
 # Contexts a view build maps in, as many batches at a once (CouchDB's default two shards map in two
 # couchjs processes). An engine without ``call_async`` only ever uses the first.
 MAP_CONTEXTS = 2
@@ -226,12 +227,12 @@ class QueryServer:
         finally:
             self._free_maps.put_nowait(kind)
 
-    def reduce(self, sources, kvs):
+    async def reduce(self, sources, kvs):
         """``reduce`` of the query server: one result per source over ``[[key, id], value]`` pairs."""
-        return self.prompt(VIEW, [["reduce", sources, kvs]])[0][1]
+        return (await self._prompt_text_async(REDUCE, _dumps([["reduce", sources, kvs]])))[0][1]
 
-    def rereduce(self, sources, values):
-        return self.prompt(VIEW, [["rereduce", sources, values]])[0][1]
+    async def rereduce(self, sources, values):
+        return (await self._prompt_text_async(REDUCE, _dumps([["rereduce", sources, values]])))[0][1]
 
     def try_compile(self, kind, view_name, source):
         """Raise ``CompilationError`` as CouchDB does when a view's function does not compile."""

@@ -151,7 +151,7 @@ def _builtin(source, values):
     return _sum(values) if source.startswith("_sum") else _stats(values)
 
 
-def reduce_rows(source, rows, query_server):
+async def reduce_rows(source, rows, query_server):
     """The reduction by ``source`` of ``rows`` as a view stores them: ``(key_bytes, doc_id, key_json,
     value_json)``; only what the function reads is decoded (``_count`` reads nothing)."""
     if source.startswith("_count"):
@@ -167,8 +167,8 @@ def reduce_rows(source, rows, query_server):
     results = []
     for start in range(0, len(rows), REDUCE_CHUNK):
         chunk = rows[start:start + REDUCE_CHUNK]
-        results.append(query_server.reduce([source], [[[k, i], v] for k, i, v in chunk])[0])
+        results.append((await query_server.reduce([source], [[[k, i], v] for k, i, v in chunk]))[0])
     if len(results) > 1:  # B-tree nodes re-reduced in the shard
-        results = [query_server.rereduce([source], results)[0]]
+        results = [(await query_server.rereduce([source], results))[0]]
     # CouchDB's coordinator re-reduces what its shards answer, one shard's too (fabric_view_reduce).
-    return query_server.rereduce([source], results)[0]
+    return (await query_server.rereduce([source], results))[0]

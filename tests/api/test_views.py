@@ -178,12 +178,16 @@ def test_endless_map_times_out_and_the_server_lives(js, jdb):
 
 @pytest.mark.skipif(sys.platform == "emscripten", reason="the tab's QuickJS has no call_async: its worker "
                     "waits out the time limit")
-def test_the_server_answers_while_a_map_function_loops(js, jdb):
-    """The engine's call is awaited off the event loop (``call_async``): during an endless map
-    function's time limit, ``GET /`` is answered, and before the view query's error."""
+@pytest.mark.parametrize("view", [{"map": "function(doc) { while (true) {} }"},
+                                  {"map": "function(doc) { emit(1, 1); }",
+                                   "reduce": "function(keys, values) { while (true) {} }"}],
+                         ids=["map", "reduce"])
+def test_the_server_answers_while_a_design_function_loops(js, jdb, view):
+    """The engine's call is awaited off the event loop (``call_async``): during an endless map or
+    reduce function's time limit, ``GET /`` is answered, and before the view query's error."""
     db = jdb
     js.put(f"/{db}/doc", json={"x": 1})
-    js.put(f"/{db}/_design/loop", json={"views": {"v": {"map": "function(doc) { while (true) {} }"}}})
+    js.put(f"/{db}/_design/loop", json={"views": {"v": view}})
     js.app.couch.query_server.timeout_ms = 2000
 
     async def scenario():
