@@ -7,6 +7,7 @@ store's index (``store.views``), updated first unless ``update=false`` (``lazy``
 """
 
 import functools
+import itertools
 import json
 
 from ..errors import BadRequest, CouchError, NotFound, QueryParseError
@@ -287,17 +288,17 @@ def _keys_offset(index, view_, q):
     return rows, (offset or 0) + q.skip
 
 
+def _page(q):
+    """Whether each row in turn is shown (``skip`` rows are not), ending when ``limit`` rows were."""
+    yield from itertools.repeat(False, q.skip)
+    limit = min(q.limit, MAX_ROWS) if q.limit is not None else None
+    yield from itertools.repeat(True) if limit is None else itertools.repeat(True, limit)
+
+
 def _limited(rows, q):
-    skip, limit = q.skip, min(q.limit, MAX_ROWS) if q.limit is not None else None
-    for row in rows:
-        if skip:
-            skip -= 1
-            continue
-        if limit is not None:
-            if limit == 0:
-                return
-            limit -= 1
-        yield row
+    for shown, row in zip(_page(q), rows, strict=False):
+        if shown:
+            yield row
 
 
 def _raw_rows(index, view_, q):
@@ -353,17 +354,10 @@ async def _reduced(index, view_, reduce_source, q):
     """Reduced rows, one per group, then skip and limit as ``_limited`` applies them (a skipped group is
     reduced too, as CouchDB's fold reduces it); a JavaScript reduce is awaited, natively off the event
     loop."""
-    skip, limit = q.skip, min(q.limit, MAX_ROWS) if q.limit is not None else None
-    for key, reduction in _groups(index, view_, reduce_source, q):
+    for shown, (key, reduction) in zip(_page(q), _groups(index, view_, reduce_source, q), strict=False):
         value = await reduction()
-        if skip:
-            skip -= 1
-            continue
-        if limit is not None:
-            if limit == 0:
-                return
-            limit -= 1
-        yield {"key": key, "value": value}
+        if shown:
+            yield {"key": key, "value": value}
 
 
 async def _ready(value):
