@@ -47,7 +47,7 @@ from .mango import (
 
 __all__ = ["Index", "ALL_DOCS", "encode_key", "encode_prefix", "MAX", "indexes_of_ddoc", "IndexRows",
            "list_indexes", "refresh", "create_index", "delete_index", "bulk_delete", "list_answer",
-           "LIST_RANGES"]
+           "LIST_RANGES", "encode_number"]
 
 MAX = b"\xff"
 # Changes read per transaction while an index catches up; the event loop gets a turn between them.
@@ -239,7 +239,9 @@ def _view_fields(fields):
 _DOUBLE = struct.Struct(">d")
 
 
-def _number(value):
+def encode_number(value):
+    """A number's 8 bytes made to compare as the numbers do (an IEEE double with the sign bit set on
+    positives, every bit flipped on negatives); integers past a double's range as infinities."""
     try:
         number = float(value) + 0.0  # + 0.0 turns -0.0 into 0.0: they collate equal
     except OverflowError:
@@ -277,7 +279,7 @@ def _encode(value, out):
         out.append(3)
     elif isinstance(value, (int, float)):
         out.append(4)
-        out += _number(value)
+        out += encode_number(value)
     elif isinstance(value, str):
         out.append(5)
         _string(value, out)

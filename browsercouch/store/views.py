@@ -28,11 +28,11 @@ import asyncio
 import bisect
 import collections
 import json
-import struct
 
 from ..errors import NotImplementedFeature, QueryServerError
 from .mango import raw_key as erlang_order
 from .mango import sort_key
+from .mango_index import encode_number
 from .mango_views import MangoQueryServer
 from .query_server import MAP_CONTEXTS
 
@@ -85,15 +85,6 @@ UNSET = object()
 AFTER_IDS = "\U0010ffff" * 4
 
 _NUMBER, _STRING, _TUPLE, _END = 3, 4, 5, 1
-_DOUBLE = struct.Struct(">d").pack
-_SIGN, _ALL_BITS = 1 << 63, (1 << 64) - 1
-
-
-def _number(value):
-    """A double's 8 bytes made to compare as the numbers do: the sign bit set on positives, every bit
-    flipped on negatives."""
-    bits = int.from_bytes(_DOUBLE(float(value) + 0.0), "big")
-    return (bits ^ _ALL_BITS if bits & _SIGN else bits | _SIGN).to_bytes(8, "big")
 
 
 def _encode(part, out):
@@ -108,18 +99,18 @@ def _encode(part, out):
         out += b"\x00\x00"
     else:
         out.append(_NUMBER)
-        out += _number(part)
+        out += encode_number(part)
 
 
 # encode_key of a number key is this, the number's bytes, then _END (sort_key(n) is (3, n)).
-_NUMBER_KEY = bytes([_TUPLE, _NUMBER]) + _number(3) + bytes([_NUMBER])
+_NUMBER_KEY = bytes([_TUPLE, _NUMBER]) + encode_number(3) + bytes([_NUMBER])
 
 
 def encode_key(key):
     """Bytes that compare as ``key`` collates: the tuple ``sort_key(key)``, each number as an order-kept
     double, each string as UTF-8 ended by ``00 00``, each tuple ended by a byte below every element."""
     if type(key) is int or type(key) is float:  # the commonest keys, without building the tuple
-        return _NUMBER_KEY + _number(key) + b"\x01"
+        return _NUMBER_KEY + encode_number(key) + b"\x01"
     out = bytearray()
     _encode(sort_key(key), out)
     return bytes(out)

@@ -108,6 +108,14 @@ def test_index_follows_writes_and_require(js, vdb):
     assert _view(js, vdb, "by_n", "?update=false&reduce=false")["total_rows"] == 4
 
 
+def test_a_key_past_a_doubles_range_collates_above_every_number(js, vdb):
+    """An integer JSON key too large for a double (CouchDB keeps it as a bignum) bounds a range as
+    CouchDB's answers do: every number is below it (it was a 500)."""
+    big = "1" + "0" * 400
+    assert _view(js, vdb, "by_n", f"?reduce=false&startkey={big}")["rows"] == []
+    assert len(_view(js, vdb, "by_n", f"?reduce=false&endkey={big}")["rows"]) == 4
+
+
 def test_query_errors(js, vdb):
     expect_error(js.get(f"/{vdb}/_design/d/_view/nope"), 404, "not_found", "missing_named_view")
     expect_error(js.get(f"/{vdb}/_design/nope/_view/x"), 404, "not_found", "missing")
