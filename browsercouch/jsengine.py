@@ -5,8 +5,8 @@ receives as an object (``store.query_server``: ``new_context(script, timeout_ms,
 ``context.call(name, text)``, ``context.close()``, and optionally ``await context.call_async(name,
 text)``); the core never imports an engine, so the tab hands
 it another: QuickJS compiled to WebAssembly (``browsercouch.tab.quickjs``, npm's
-``quickjs-emscripten-core``), the engine CouchDB 3.4 runs (the tab's view builds ran at 12,300 docs/s
-against the native server's 19,600 in one run: README "Views and JavaScript design functions").
+``quickjs-emscripten-core``), the engine CouchDB 3.4 runs (the two side by side: ``python build.py bench
+queries``, and README "Views and JavaScript design functions").
 
 Why mini-racer (V8), measured 2026-12: PyPI's ``quickjs`` (the engine CouchDB 3.4 runs) has no wheels
 for CPython 3.13 or 3.14; ``mini-racer`` 0.14 ships ``py3-none`` wheels for Linux (x86_64, aarch64),

@@ -56,7 +56,6 @@ class Engine {
   constructor(wasmBinary) {
     this.wasmBinary = wasmBinary;
     this.quickjs = null;
-    this.loading = null;
   }
 
   async load() {
@@ -74,7 +73,7 @@ class Engine {
   retire(quickjs) {
     if (this.quickjs !== quickjs) return;
     this.quickjs = null;
-    this.loading = this.load().catch((error) => console.error("QuickJS failed to restart:", error));
+    this.load().catch((error) => console.error("QuickJS failed to restart:", error));
   }
 }
 
